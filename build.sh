@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Tandem's one entry point: ./build.sh [build|test|run|bench] [--cuda] [--help]
+#
+#   build  (default) native library (CMake, Release) and the .NET solution (Release)
+#   test   build, then every test: native GoogleTest suites (ctest), then NUnit (dotnet test)
+#   run    build, then the main job: `tandem generate` on the embedded default model
+#   bench  build, then the native CPU benchmark (random 125M-parameter Llama, 2 threads)
+#   --cuda also build the CUDA backend (needs nvcc; for the GPU machine) and run its tests
+#
+# Assumed present: the .NET 10 SDK, g++ and cmake >= 3.25. Missing Debian packages (GoogleTest,
+# Google Benchmark, nlohmann-json) are installed with apt-get when running as root, else the exact
+# command is printed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILD_DIR="${TANDEM_BUILD_DIR:-$ROOT/build}"
+VERB="build"
+CUDA=0
+JOBS="$(nproc 2>/dev/null || echo 2)"
+
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+
+for arg in "$@"; do
+  case "$arg" in
+    build|test|run|bench) VERB="$arg" ;;
+    --cuda) CUDA=1 ;;
+    -h|--help|help) usage; exit 0 ;;
+    *) echo "build.sh: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+check_tools() {
+  command -v g++ >/dev/null || die "g++ not found. On Debian/Ubuntu: apt-get install -y g++"
+  command -v cmake >/dev/null || die "cmake not found. On Debian/Ubuntu: apt-get install -y cmake"
+  local v; v="$(cmake --version | head -n1 | awk '{print $3}')"
+  if [ "$(printf '%s\n3.25\n' "$v" | sort -V | head -n1)" != "3.25" ]; then
+    die "cmake $v is too old; 3.25 or newer is needed"
+  fi
+  command -v dotnet >/dev/null || die "the .NET 10 SDK (dotnet) was not found: https://dot.net/download"
+  dotnet --list-sdks | grep -q '^10\.' || die "the .NET 10 SDK is needed; found: $(dotnet --list-sdks | tr '\n' ' ')"
+}
+
+# Debian packages the native build needs.
+APT_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
+
+install_packages() {
+  command -v dpkg-query >/dev/null || { say "not a Debian/Ubuntu system: make sure GoogleTest, Google Benchmark and nlohmann-json are installed"; return; }
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    say "installing missing packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    die "missing packages: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}"
+  fi
+}
+
+build_native() {
+  local cuda_flag="-DTANDEM_CUDA=OFF"
+  [ "$CUDA" -eq 1 ] && cuda_flag="-DTANDEM_CUDA=ON"
+  say "configuring native build in $BUILD_DIR ($cuda_flag)"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$cuda_flag" >/dev/null
+  say "building native code"
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+build_managed() {
+  say "restoring and building the .NET solution"
+  dotnet build "$ROOT/Interop.sln" -c Release -nologo -v q -clp:NoSummary
+}
+
+do_build() {
+  check_tools
+  install_packages
+  build_native
+  build_managed
+}
+
+tandem() { dotnet run --project "$ROOT/src/Tandem.Cli" -c Release --no-build -- "$@"; }
+
+case "$VERB" in
+  build)
+    do_build ;;
+  test)
+    do_build
+    say "native tests (ctest)"
+    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+    say "managed tests (dotnet test)"
+    dotnet test "$ROOT/tests/Tandem.Tests" -c Release --no-build -nologo -v q
+    ;;
+  run)
+    do_build
+    # Until the trained demo pair exists, the default model is a tiny fixture with RANDOM weights:
+    # the text is gibberish, but everything else (tokenizer, engine, uncertainty) is real.
+    say "tandem generate on tests/fixtures/llama-f32 (a tiny random-weight fixture)"
+    tandem generate --model "$ROOT/tests/fixtures/llama-f32" \
+      --prompt "The quick brown fox" --max-tokens 32 --temperature 0 --show-uncertainty
+    ;;
+  bench)
+    do_build
+    say "native CPU benchmark"
+    "$BUILD_DIR/native/bench/tandem_model_bench" --threads 2 --dir "$BUILD_DIR/bench-models"
+    ;;
+esac

@@ -1,0 +1,68 @@
+// The operations a transformer forward pass needs, as one small interface per device.
+//
+// model/forward.cpp is written once against this interface; the CPU backend (cpu_backend.cpp)
+// runs the kernels in kernels/cpu/ on a thread pool, and the CUDA backend (next) runs its own
+// kernels on a stream. All activation pointers are device pointers of the backend (host memory for
+// the CPU). Weights are MatrixView/VectorView into memory the model prepared for this device.
+//
+// A backend instance belongs to one session (it owns that session's threads or stream), so it is
+// used from one thread at a time; the model's weights are shared read-only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "core/tensor.h"
+#include "tandem.h"
+
+namespace tdm {
+
+// Shape of one attention call; see kernels/cpu/kernels.h for the meaning of each field.
+struct AttentionCall {
+    int64_t n_new;      // queries in this call, at positions pos0 .. pos0 + n_new - 1
+    int64_t pos0;
+    int64_t capacity;   // positions the KV cache of one layer can hold
+    int32_t heads, kv_heads, head_dim;
+    int32_t window;     // sliding window (0 = none)
+    float scale;
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual tdm_device device() const = 0;
+
+    // Device memory for activations and caches, zero-initialised. Freed with release().
+    virtual float* allocate(int64_t floats) = 0;
+    virtual void release(float* p) = 0;
+
+    // out[r, :] = table[tokens[r], :] as f32 (tokens are host ids, already range-checked).
+    virtual void embed(const int32_t* tokens, int64_t n, const MatrixView& table, float* out) = 0;
+    virtual void rmsnorm(const float* x, const VectorView& w, float eps, int64_t rows, int64_t n,
+                         float* out) = 0;
+    // y[M, W.rows] = x[M, W.cols] W^T + bias
+    virtual void matmul(const float* x, int64_t M, int64_t ldx, const MatrixView& W,
+                        const VectorView& bias, float* y, int64_t ldy) = 0;
+    // In place on x [rows, heads, head_dim] at positions pos0 + r.
+    virtual void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+                      const float* inv_freq_host) = 0;
+    // Copies k, v [n, kv_heads, head_dim] into the layer's caches [kv_heads, capacity, head_dim]
+    // at positions pos0 .. pos0 + n - 1.
+    virtual void kv_store(const float* k, const float* v, int64_t n, int64_t pos0,
+                          int64_t capacity, int32_t kv_heads, int32_t head_dim, float* k_cache,
+                          float* v_cache) = 0;
+    virtual void attention(const float* q, const float* k_cache, const float* v_cache,
+                           const AttentionCall& call, float* out) = 0;
+    virtual void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld,
+                        float* out) = 0;
+    virtual void add_inplace(float* y, const float* x, int64_t n) = 0;
+    // dst[0..floats) = src[0..floats), both device memory.
+    virtual void copy(float* dst, const float* src, int64_t floats) = 0;
+    // Copies device floats to host memory (a plain copy on the CPU).
+    virtual void to_host(const float* device_src, int64_t floats, float* host_dst) = 0;
+};
+
+// The CPU backend with its own pool of `threads` threads (<= 0: one per hardware thread).
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+}  // namespace tdm

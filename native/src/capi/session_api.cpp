@@ -1,0 +1,180 @@
+// Sessions: prefill, decode, truncate, logits, scoring.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "capi/guard.h"
+#include "capi/handles.h"
+#include "uncertainty/token_stats.h"
+
+namespace {
+
+tdm::Session& session_of(tdm_session* s) {
+    tdm::capi::require_not_null(s, "session");
+    return *s->session;
+}
+const tdm::Session& session_of(const tdm_session* s) {
+    tdm::capi::require_not_null(s, "session");
+    return *s->session;
+}
+
+tdm_prefill_options prefill_options(const tdm_prefill_options* given) {
+    tdm_prefill_options defaults;
+    tdm_prefill_options_init(&defaults);
+    tdm_prefill_options o = tdm::capi::read_options(given, defaults, "tdm_prefill_options");
+    TDM_REQUIRE(o.attention == TDM_ATTENTION_DENSE, TDM_ERR_UNSUPPORTED,
+                "attention method " + std::to_string(o.attention) + " is not available");
+    return o;
+}
+
+std::function<bool()> abort_check(const tdm_prefill_options& o) {
+    if (o.abort == nullptr) return {};
+    return [fn = o.abort, user = o.abort_user_data] { return fn(user) != 0; };
+}
+
+}  // namespace
+
+extern "C" {
+
+TDM_API void tdm_session_options_init(tdm_session_options* options) {
+    if (options == nullptr) return;
+    *options = tdm_session_options{};
+    options->struct_size = sizeof(tdm_session_options);
+}
+
+TDM_API tdm_status tdm_session_create(tdm_model* model, const tdm_session_options* options,
+                                      tdm_session** out_session) {
+    return tdm::capi::guarded([&] {
+        tdm::capi::require_not_null(out_session, "out_session");
+        *out_session = nullptr;
+        tdm::capi::require_not_null(model, "model");
+        tdm_session_options defaults;
+        tdm_session_options_init(&defaults);
+        const tdm_session_options o =
+            tdm::capi::read_options(options, defaults, "tdm_session_options");
+        TDM_REQUIRE(o.threads >= 0, TDM_ERR_INVALID_ARGUMENT,
+                    "threads must be >= 0 (0 = the model's default), got " +
+                        std::to_string(o.threads));
+        tdm::SessionConfig config;
+        config.kv_capacity = o.kv_capacity;
+        config.threads = o.threads;
+        auto handle = std::make_unique<tdm_session>();
+        handle->session = std::make_unique<tdm::Session>(model->model, config);
+        *out_session = handle.release();
+    });
+}
+
+TDM_API void tdm_session_free(tdm_session* session) { delete session; }
+
+TDM_API void tdm_prefill_options_init(tdm_prefill_options* options) {
+    if (options == nullptr) return;
+    *options = tdm_prefill_options{};
+    options->struct_size = sizeof(tdm_prefill_options);
+    options->attention = TDM_ATTENTION_DENSE;
+}
+
+TDM_API tdm_status tdm_session_prefill(tdm_session* session, const int32_t* tokens,
+                                       uint64_t n_tokens, const tdm_prefill_options* options) {
+    return tdm::capi::guarded([&] {
+        tdm::Session& s = session_of(session);
+        const tdm_prefill_options o = prefill_options(options);
+        s.prefill(tokens, static_cast<int64_t>(n_tokens), o.all_logits != 0, abort_check(o));
+    });
+}
+
+TDM_API tdm_status tdm_session_decode(tdm_session* session, int32_t token) {
+    return tdm::capi::guarded([&] { session_of(session).decode(token); });
+}
+
+TDM_API tdm_status tdm_session_truncate(tdm_session* session, uint64_t n_tokens) {
+    return tdm::capi::guarded([&] {
+        tdm::Session& s = session_of(session);
+        TDM_REQUIRE(n_tokens <= static_cast<uint64_t>(s.length()), TDM_ERR_INVALID_ARGUMENT,
+                    "cannot truncate to " + std::to_string(n_tokens) +
+                        " tokens: the session holds " + std::to_string(s.length()));
+        s.truncate(static_cast<int64_t>(n_tokens));
+    });
+}
+
+TDM_API tdm_status tdm_session_length(const tdm_session* session, uint64_t* out_length) {
+    return tdm::capi::guarded([&] {
+        tdm::capi::require_not_null(out_length, "out_length");
+        *out_length = static_cast<uint64_t>(session_of(session).length());
+    });
+}
+
+TDM_API tdm_status tdm_session_capacity(const tdm_session* session, uint64_t* out_capacity) {
+    return tdm::capi::guarded([&] {
+        tdm::capi::require_not_null(out_capacity, "out_capacity");
+        *out_capacity = static_cast<uint64_t>(session_of(session).capacity());
+    });
+}
+
+TDM_API tdm_status tdm_session_logits_shape(const tdm_session* session, uint64_t* out_rows,
+                                            uint64_t* out_vocab) {
+    return tdm::capi::guarded([&] {
+        const tdm::Session& s = session_of(session);
+        if (out_rows) *out_rows = static_cast<uint64_t>(s.logit_rows());
+        if (out_vocab) *out_vocab = static_cast<uint64_t>(s.vocab());
+    });
+}
+
+TDM_API tdm_status tdm_session_get_logits(const tdm_session* session, uint64_t row, float* out,
+                                          uint64_t out_len) {
+    return tdm::capi::guarded([&] {
+        const tdm::Session& s = session_of(session);
+        tdm::capi::require_not_null(out, "out");
+        TDM_REQUIRE(out_len >= static_cast<uint64_t>(s.vocab()), TDM_ERR_INVALID_ARGUMENT,
+                    "out_len " + std::to_string(out_len) + " is smaller than the vocabulary (" +
+                        std::to_string(s.vocab()) + ")");
+        const float* row_ptr = s.logits(static_cast<int64_t>(row));
+        std::memcpy(out, row_ptr, static_cast<size_t>(s.vocab()) * sizeof(float));
+    });
+}
+
+TDM_API tdm_status tdm_session_stats(const tdm_session* session, uint64_t row, uint32_t top_k,
+                                     tdm_token_stats* out) {
+    return tdm::capi::guarded([&] {
+        const tdm::Session& s = session_of(session);
+        tdm::capi::require_not_null(out, "out");
+        tdm_token_stats stats{};
+        tdm::compute_token_stats(s.logits(static_cast<int64_t>(row)), s.vocab(),
+                                 static_cast<int>(top_k), &stats);
+        tdm::capi::write_output(out, stats);
+    });
+}
+
+TDM_API tdm_status tdm_session_score(tdm_session* session, const int32_t* tokens,
+                                     uint64_t n_tokens, uint32_t top_k, tdm_score_entry* out,
+                                     const tdm_prefill_options* options) {
+    return tdm::capi::guarded([&] {
+        tdm::Session& s = session_of(session);
+        tdm::capi::require_not_null(out, "out");
+        tdm_prefill_options o = prefill_options(options);
+        const int64_t n = static_cast<int64_t>(n_tokens);
+        const int64_t V = s.vocab();
+        // Token 0 is predicted by the logits held before this call, if any.
+        std::vector<float> before;
+        if (s.logit_rows() > 0) {
+            const float* last = s.logits(s.logit_rows() - 1);
+            before.assign(last, last + V);
+        }
+        s.prefill(tokens, n, /*all_logits=*/true, abort_check(o));
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        tdm_token_stats stats{};
+        for (int64_t i = 0; i < n; ++i) {
+            const float* z = i == 0 ? (before.empty() ? nullptr : before.data()) : s.logits(i - 1);
+            if (z == nullptr) {
+                out[i] = tdm_score_entry{nan, nan, nan, nan};
+                continue;
+            }
+            tdm::compute_token_stats(z, V, static_cast<int>(top_k), &stats);
+            out[i].logprob = z[tokens[i]] - stats.logsumexp;
+            out[i].entropy = stats.entropy;
+            out[i].au = stats.au;
+            out[i].eu = stats.eu;
+        }
+    });
+}
+
+}  // extern "C"

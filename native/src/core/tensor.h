@@ -1,0 +1,33 @@
+// Views of weights as the kernels see them. Memory is owned elsewhere (a memory-mapped
+// safetensors file, or a buffer the model converted at load); a view only points into it.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace tdm {
+
+// A row-major matrix [rows, cols] of any stored dtype. Hugging Face stores a Linear layer's
+// weight as [out_features, in_features], so y = x W^T reads one row of W per output feature.
+struct MatrixView {
+    const void* data = nullptr;
+    DType dtype = DType::F32;
+    int64_t rows = 0;
+    int64_t cols = 0;
+
+    const uint8_t* row_ptr(int64_t r) const {
+        return static_cast<const uint8_t*>(data) + static_cast<size_t>(r * cols) * dtype_size(dtype);
+    }
+    bool empty() const { return data == nullptr; }
+};
+
+// A vector of any stored dtype (norm weights, biases).
+struct VectorView {
+    const void* data = nullptr;
+    DType dtype = DType::F32;
+    int64_t size = 0;
+    bool empty() const { return data == nullptr; }
+};
+
+}  // namespace tdm

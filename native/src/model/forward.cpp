@@ -1,0 +1,83 @@
+// The Llama-family forward pass, one screen per step, reading like the paper. The arithmetic lives
+// in the backend's kernels; this file only says which happens in what order.
+#include "model/forward.h"
+
+#include <cmath>
+
+namespace tdm {
+
+Workspace::Workspace(Backend& backend, const ModelConfig& c, int64_t rows_)
+    : rows(rows_), backend_(backend) {
+    const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+    x = backend.allocate(rows * c.hidden_size);
+    h = backend.allocate(rows * c.hidden_size);
+    q = backend.allocate(rows * qd);
+    k = backend.allocate(rows * kvd);
+    v = backend.allocate(rows * kvd);
+    att = backend.allocate(rows * qd);
+    proj = backend.allocate(rows * c.hidden_size);
+    gate = backend.allocate(rows * c.intermediate_size);
+    up = backend.allocate(rows * c.intermediate_size);
+    act = backend.allocate(rows * c.intermediate_size);
+    logits = backend.allocate(rows * c.vocab_size);
+}
+
+Workspace::~Workspace() {
+    for (float* p : {x, h, q, k, v, att, proj, gate, up, act, logits}) backend_.release(p);
+}
+
+bool forward(const Model& model, Backend& be, KVCache& cache, Workspace& ws, const int32_t* tokens,
+             int64_t n, int64_t pos0, int64_t logit_rows, const std::function<bool()>& abort) {
+    const ModelConfig& c = model.config();
+    const ModelWeights& w = model.weights();
+    const int64_t dim = c.hidden_size, hid = c.intermediate_size, D = c.head_dim;
+    const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+    const float* inv_freq = model.rope_inv_freq().data();
+
+    // x = embedding rows of the tokens
+    be.embed(tokens, n, w.embed, ws.x);
+
+    for (size_t l = 0; l < w.layers.size(); ++l) {
+        if (abort && abort()) return false;
+        const LayerWeights& L = w.layers[l];
+
+        // --- attention sub-layer: x += o_proj(attention(rope(q), rope(k), v)) ---
+        be.rmsnorm(ws.x, L.attn_norm, c.rms_norm_eps, n, dim, ws.h);
+        be.matmul(ws.h, n, dim, L.wq, L.bq, ws.q, qd);
+        be.matmul(ws.h, n, dim, L.wk, L.bk, ws.k, kvd);
+        be.matmul(ws.h, n, dim, L.wv, L.bv, ws.v, kvd);
+        be.rope(ws.q, n, c.num_attention_heads, D, pos0, inv_freq);
+        be.rope(ws.k, n, c.num_key_value_heads, D, pos0, inv_freq);
+        be.kv_store(ws.k, ws.v, n, pos0, cache.allocated(), int32_t(c.num_key_value_heads),
+                    int32_t(D), cache.keys(int32_t(l)), cache.values(int32_t(l)));
+        AttentionCall call{n,
+                           pos0,
+                           cache.allocated(),
+                           int32_t(c.num_attention_heads),
+                           int32_t(c.num_key_value_heads),
+                           int32_t(D),
+                           int32_t(c.window_for_layer(int64_t(l))),
+                           1.0f / std::sqrt(float(D))};
+        be.attention(ws.q, cache.keys(int32_t(l)), cache.values(int32_t(l)), call, ws.att);
+        be.matmul(ws.att, n, qd, L.wo, L.bo, ws.proj, dim);
+        be.add_inplace(ws.x, ws.proj, n * dim);
+
+        // --- feed-forward sub-layer: x += down(silu(gate(h)) * up(h)) ---
+        be.rmsnorm(ws.x, L.mlp_norm, c.rms_norm_eps, n, dim, ws.h);
+        be.matmul(ws.h, n, dim, L.w_gate, L.b_gate, ws.gate, hid);
+        be.matmul(ws.h, n, dim, L.w_up, L.b_up, ws.up, hid);
+        be.swiglu(ws.gate, ws.up, n, hid, hid, ws.act);
+        be.matmul(ws.act, n, hid, L.w_down, L.b_down, ws.proj, dim);
+        be.add_inplace(ws.x, ws.proj, n * dim);
+    }
+
+    // logits = lm_head(norm(x)) for the rows asked for (usually only the last one)
+    if (logit_rows > 0) {
+        const float* last = ws.x + (n - logit_rows) * dim;
+        be.rmsnorm(last, w.final_norm, c.rms_norm_eps, logit_rows, dim, ws.h);
+        be.matmul(ws.h, logit_rows, dim, w.lm_head, VectorView{}, ws.logits, c.vocab_size);
+    }
+    return true;
+}
+
+}  // namespace tdm

@@ -1,0 +1,121 @@
+#include "model/session.h"
+
+#include <algorithm>
+#include <string>
+
+#include "core/error.h"
+
+namespace tdm {
+
+namespace {
+std::unique_ptr<Backend> make_backend(const Model& model, int threads) {
+    switch (model.device()) {
+        case TDM_DEVICE_CPU: return make_cpu_backend(threads);
+        default: break;
+    }
+    fail(TDM_ERR_BACKEND_UNAVAILABLE, "no backend for this device in this build");
+}
+}  // namespace
+
+Session::Session(std::shared_ptr<const Model> model, const SessionConfig& config)
+    : model_(std::move(model)),
+      backend_(make_backend(*model_, config.threads > 0 ? config.threads
+                                                        : model_->default_threads())),
+      cache_(int32_t(model_->config().num_hidden_layers),
+             int32_t(model_->config().num_key_value_heads), int32_t(model_->config().head_dim),
+             config.kv_capacity > 0
+                 ? std::min<int64_t>(config.kv_capacity, model_->config().max_position_embeddings)
+                 : model_->config().max_position_embeddings) {
+    TDM_REQUIRE(config.kv_capacity >= 0, TDM_ERR_INVALID_ARGUMENT, "kv_capacity must be >= 0");
+    const int64_t max_pos = model_->config().max_position_embeddings;
+    capacity_ = cache_.capacity();
+    capacity_from_kv_ = config.kv_capacity > 0 && config.kv_capacity < max_pos;
+}
+
+Session::~Session() {
+    workspace_.reset();
+    cache_.release(*backend_);
+}
+
+int64_t Session::vocab() const { return model_->config().vocab_size; }
+
+const float* Session::logits(int64_t row) const {
+    TDM_REQUIRE(logit_rows_ > 0, TDM_ERR_INVALID_STATE,
+                "the session holds no logits: run a prefill or decode first");
+    TDM_REQUIRE(row >= 0 && row < logit_rows_, TDM_ERR_INVALID_ARGUMENT,
+                "logit row " + std::to_string(row) + " out of range: the session holds " +
+                    std::to_string(logit_rows_) + " row(s)");
+    return logits_.data() + row * vocab();
+}
+
+std::string Session::context_limit_reason() const {
+    return capacity_from_kv_ ? "the session's KV capacity"
+                             : "the model's max_position_embeddings";
+}
+
+void Session::check_tokens(const int32_t* tokens, int64_t n) const {
+    TDM_REQUIRE(n > 0, TDM_ERR_INVALID_ARGUMENT, "no tokens given (an empty prompt?)");
+    TDM_REQUIRE(tokens != nullptr, TDM_ERR_INVALID_ARGUMENT, "tokens is NULL");
+    const int64_t V = vocab();
+    for (int64_t i = 0; i < n; ++i) {
+        TDM_REQUIRE(tokens[i] >= 0 && tokens[i] < V, TDM_ERR_TOKEN_OUT_OF_RANGE,
+                    "token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                        " is out of range [0, " + std::to_string(V) + ")");
+    }
+    TDM_REQUIRE(length_ + n <= capacity_, TDM_ERR_CONTEXT_FULL,
+                std::to_string(n) + " new token(s) after " + std::to_string(length_) +
+                    " in the cache exceed the context limit of " + std::to_string(capacity_) +
+                    " tokens (" + context_limit_reason() + ")");
+}
+
+void Session::prefill(const int32_t* tokens, int64_t n, bool all_logits,
+                      const std::function<bool()>& abort) {
+    check_tokens(tokens, n);
+    const int64_t start = length_;
+    const int64_t V = vocab();
+    logits_.clear();
+    logit_rows_ = 0;
+    try {
+        if (!workspace_) {
+            workspace_ = std::make_unique<Workspace>(*backend_, model_->config(),
+                                                     std::min(kPrefillChunk, capacity_));
+        }
+        cache_.reserve(*backend_, start + n, start);
+        std::vector<float> kept;
+        kept.reserve(static_cast<size_t>((all_logits ? n : 1) * V));
+        for (int64_t done = 0; done < n;) {
+            const int64_t chunk = std::min(workspace_->rows, n - done);
+            const bool last_chunk = done + chunk == n;
+            const int64_t rows = all_logits ? chunk : (last_chunk ? 1 : 0);
+            if (!forward(*model_, *backend_, cache_, *workspace_, tokens + done, chunk,
+                         start + done, rows, abort)) {
+                fail(TDM_ERR_CANCELLED, "cancelled by the abort callback");
+            }
+            if (rows > 0) {
+                size_t old = kept.size();
+                kept.resize(old + static_cast<size_t>(rows * V));
+                backend_->to_host(workspace_->logits, rows * V, kept.data() + old);
+            }
+            done += chunk;
+            length_ = start + done;
+        }
+        logits_ = std::move(kept);
+        logit_rows_ = all_logits ? n : 1;
+    } catch (...) {
+        length_ = start;  // what the cache holds past `start` is garbage now; forget it
+        logits_.clear();
+        logit_rows_ = 0;
+        throw;
+    }
+}
+
+void Session::truncate(int64_t n) {
+    TDM_REQUIRE(n >= 0 && n <= length_, TDM_ERR_INVALID_ARGUMENT,
+                "cannot truncate to " + std::to_string(n) + " tokens: the session holds " +
+                    std::to_string(length_));
+    length_ = n;
+    logits_.clear();
+    logit_rows_ = 0;
+}
+
+}  // namespace tdm

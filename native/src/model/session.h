@@ -1,0 +1,67 @@
+// A session: one growing sequence of tokens over a shared model, with its own KV cache, its own
+// backend instance (threads or stream) and the logits of its last forward pass.
+// Single-threaded: call it from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/forward.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace tdm {
+
+struct SessionConfig {
+    int64_t kv_capacity = 0;  // 0 = the model's context length
+    int threads = 0;          // 0 = the model's default
+};
+
+class Session {
+public:
+    Session(std::shared_ptr<const Model> model, const SessionConfig& config);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Appends tokens and runs them as batches of at most kPrefillChunk rows. Keeps the logits of
+    // the last token, or of every new token with all_logits. On any failure or abort the session
+    // is rolled back to its length before the call (the held logits are then dropped).
+    void prefill(const int32_t* tokens, int64_t n, bool all_logits,
+                 const std::function<bool()>& abort = {});
+    void decode(int32_t token) { prefill(&token, 1, false); }
+    void truncate(int64_t n);
+
+    int64_t length() const { return length_; }
+    // The context limit: the smaller of the KV capacity and max_position_embeddings.
+    int64_t capacity() const { return capacity_; }
+    int64_t logit_rows() const { return logit_rows_; }
+    int64_t vocab() const;
+    // Logit row r (0 = oldest held row), host memory, valid until the next forward or truncate.
+    const float* logits(int64_t row) const;
+
+    const Model& model() const { return *model_; }
+
+    // Prefill batches: large enough for matrix-matrix speed, small enough to bound activations.
+    static constexpr int64_t kPrefillChunk = 512;
+
+private:
+    void check_tokens(const int32_t* tokens, int64_t n) const;
+    std::string context_limit_reason() const;
+
+    std::shared_ptr<const Model> model_;
+    std::unique_ptr<Backend> backend_;
+    KVCache cache_;
+    std::unique_ptr<Workspace> workspace_;  // created on first use
+    int64_t capacity_;
+    bool capacity_from_kv_;                 // true when the KV capacity is the binding limit
+    int64_t length_ = 0;
+    std::vector<float> logits_;             // (logit_rows_, vocab), host copy
+    int64_t logit_rows_ = 0;
+};
+
+}  // namespace tdm
