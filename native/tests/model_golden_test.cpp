@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "fixtures.h"
+#include "core/error.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "model/session.h"
@@ -89,14 +90,20 @@ TEST_P(GoldenTest, GreedyContinuationMatchesTransformers) {
     Session s(f.model, SessionConfig{});
     s.prefill(prompt.data(), int64_t(prompt.size()), false);
     const int64_t V = s.vocab();
+    // Identical up to the first step whose golden top-2 margin is within our tolerance: past a
+    // near-tie the two engines may legitimately diverge (1e-4 for f32 arithmetic; for bf16 weights
+    // the logit tolerance of expect_logits_match, 2e-2).
+    const double tie = f.bf16 ? 2e-2 : 1e-4;
+    size_t checked = 0;
     for (size_t step = 0; step < expected.size(); ++step) {
+        if (margins[step] < tie) break;
         const float* z = s.logits(0);
         int32_t best = int32_t(std::max_element(z, z + V) - z);
-        // Past a near-tie in transformers' own logits the two engines may legitimately diverge.
-        if (margins[step] < 1e-4) break;
         ASSERT_EQ(best, expected[step]) << f.name << " step " << step;
         s.decode(best);
+        ++checked;
     }
+    RecordProperty("greedy_steps_checked", int(checked));
 }
 
 TEST_P(GoldenTest, PrefillThenDecodeEqualsOneLongPrefill) {
@@ -109,12 +116,15 @@ TEST_P(GoldenTest, PrefillThenDecodeEqualsOneLongPrefill) {
     Session parts(f.model, SessionConfig{});
     const int64_t head = int64_t(ids.size()) / 2;
     parts.prefill(ids.data(), head, false);
+    // The decode path (matrix-vector) and the prefill path (matrix-matrix) sum in other orders;
+    // with bf16 weights the fast kernels also round activations to bf16 (~4e-3 relative).
+    const float tol = f.bf16 ? 5e-3f : 1e-4f;
     for (size_t i = size_t(head); i < ids.size(); ++i) {
         parts.decode(ids[i]);
         const float* a = parts.logits(0);
         const float* b = whole.logits(int64_t(i));
         for (int64_t j = 0; j < V; ++j) {
-            ASSERT_NEAR(a[j], b[j], 1e-4f * (1.0f + std::fabs(b[j]))) << f.name << " pos " << i;
+            ASSERT_NEAR(a[j], b[j], tol * (1.0f + std::fabs(b[j]))) << f.name << " pos " << i;
         }
     }
 }
@@ -135,9 +145,11 @@ TEST_P(GoldenTest, TruncateThenRedoEqualsOriginal) {
     s.truncate(keep);
     s.prefill(ids.data() + keep, n - keep, false);
     EXPECT_EQ(s.length(), n);
-    // Batches of other sizes may sum in another order: equal to f32 rounding, not bit for bit.
+    // Batches of other sizes may sum in another order: equal to rounding, not bit for bit.
+    const float tol = f.bf16 ? 5e-3f : 1e-4f;
     for (int64_t j = 0; j < V; ++j) {
-        ASSERT_NEAR(s.logits(0)[j], original[size_t(j)], 1e-4f * (1.0f + std::fabs(original[size_t(j)])));
+        const float want = original[size_t(j)];
+        ASSERT_NEAR(s.logits(0)[j], want, tol * (1.0f + std::fabs(want))) << f.name << " " << j;
     }
 }
 
@@ -150,9 +162,10 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest, ::testing::ValuesIn(testing::fixt
 
 TEST(LongContext, TailLogitsOfA1500TokenPromptMatchTransformers) {
     Fixture f = open_fixture("long-llama-bf16");
-    auto ids = ids_of(f.golden.at("long_ids"));
+    const auto& long_prompt = f.golden.at("long");
+    auto ids = ids_of(long_prompt.at("ids"));
     ASSERT_GE(ids.size(), 1500u);
-    const TensorEntry& gold = f.logits.get("long_logits_tail");
+    const TensorEntry& gold = f.logits.get(long_prompt.at("logits_tail").get<std::string>());
     const int64_t tail = gold.shape.at(0), V = gold.shape.at(1);
     Session s(f.model, SessionConfig{});
     s.prefill(ids.data(), int64_t(ids.size()), true);  // crosses several prefill chunks
