@@ -285,14 +285,16 @@ typedef struct tdm_sampler_options {
 
 TDM_API void tdm_sampler_options_init(tdm_sampler_options* options);
 
-/* Fails with TDM_ERR_INVALID_ARGUMENT for NaN or negative temperature, top_p outside (0, 1],
- * negative top_k. */
+/* Fails with TDM_ERR_INVALID_ARGUMENT for a NaN, infinite or negative temperature, top_p outside
+ * (0, 1], a negative top_k, or stats_top_k outside [1, TDM_MAX_TOP_K]. */
 TDM_API tdm_status tdm_sampler_create(const tdm_sampler_options* options, tdm_sampler** out);
 
 TDM_API void tdm_sampler_free(tdm_sampler* sampler);
 
-/* Draws a token from a logit vector with the sampler's settings and advances its random state.
- * out_stats (optional) receives the temperature-1 statistics of the same logits. */
+/* Draws a token from a logit vector with the sampler's settings and advances its random state
+ * (one uniform draw per sampled token; none when greedy). out_stats (optional) receives the
+ * temperature-1 statistics of the same logits, with K = min(stats_top_k, vocab). The procedure is
+ * specified exactly in native/src/decode/sampler.h, so other languages can reproduce it. */
 TDM_API tdm_status tdm_sampler_sample(tdm_sampler* sampler, const float* logits, uint64_t vocab,
                                       int32_t* out_token, tdm_token_stats* out_stats);
 

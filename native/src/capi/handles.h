@@ -19,5 +19,4 @@ struct tdm_session {
 
 struct tdm_sampler {
     std::unique_ptr<tdm::Sampler> sampler;
-    uint32_t stats_top_k;
 };

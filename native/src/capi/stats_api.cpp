@@ -3,6 +3,7 @@
 
 #include "capi/guard.h"
 #include "capi/handles.h"
+#include "decode/sampler.h"
 #include "uncertainty/logtoku.h"
 #include "uncertainty/token_stats.h"
 
@@ -38,13 +39,8 @@ TDM_API tdm_status tdm_logtoku(const float* alpha, uint32_t k, float* out_au, fl
 
 TDM_API void tdm_sampler_options_init(tdm_sampler_options* options) {
     if (options == nullptr) return;
-    *options = tdm_sampler_options{};
+    *options = tdm::default_sampler_options();
     options->struct_size = sizeof(tdm_sampler_options);
-    options->temperature = 1.0f;
-    options->top_k = 0;
-    options->top_p = 1.0f;
-    options->seed = 0;
-    options->stats_top_k = 2;
 }
 
 TDM_API tdm_status tdm_sampler_create(const tdm_sampler_options* options, tdm_sampler** out) {
@@ -57,7 +53,6 @@ TDM_API tdm_status tdm_sampler_create(const tdm_sampler_options* options, tdm_sa
             tdm::capi::read_options(options, defaults, "tdm_sampler_options");
         auto handle = std::make_unique<tdm_sampler>();
         handle->sampler = std::make_unique<tdm::Sampler>(o);
-        handle->stats_top_k = o.stats_top_k;
         *out = handle.release();
     });
 }
@@ -69,12 +64,9 @@ void sample_into(tdm_sampler* sampler, const float* logits, int64_t vocab, int32
                  tdm_token_stats* out_stats) {
     tdm::capi::require_not_null(sampler, "sampler");
     tdm::capi::require_not_null(out_token, "out_token");
-    if (out_stats) {
-        tdm_token_stats stats{};
-        tdm::compute_token_stats(logits, vocab, static_cast<int>(sampler->stats_top_k), &stats);
-        tdm::capi::write_output(out_stats, stats);
-    }
-    *out_token = sampler->sampler->sample(logits, vocab);
+    tdm_token_stats stats{};
+    *out_token = sampler->sampler->sample(logits, vocab, out_stats ? &stats : nullptr);
+    if (out_stats) tdm::capi::write_output(out_stats, stats);
 }
 }  // namespace
 
