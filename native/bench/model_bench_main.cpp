@@ -80,7 +80,7 @@ Result time_model(const std::shared_ptr<const tdm::Model>& model, int threads, i
                   int reps) {
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> tok(3, int32_t(model->config().vocab_size) - 1);
-    std::vector<int32_t> ids(size_t(prompt));
+    std::vector<int32_t> ids(static_cast<size_t>(prompt));
     for (auto& t : ids) t = tok(rng);
     double best_prefill = 1e30, best_decode = 1e30;
     for (int r = 0; r < reps; ++r) {

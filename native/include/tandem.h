@@ -265,7 +265,8 @@ TDM_API tdm_status tdm_session_stats(const tdm_session* session, uint64_t row, u
                                      tdm_token_stats* out);
 
 /* LogTokU on explicit evidence values (the cross-language tests use it): AU and EU of the
- * first k values of alpha, in any order. */
+ * first k values of alpha (k in [1, TDM_MAX_TOP_K]), in any order. NaN and +inf are rejected;
+ * -inf is allowed (no evidence). */
 TDM_API tdm_status tdm_logtoku(const float* alpha, uint32_t k, float* out_au, float* out_eu);
 
 /* ------------------------------------------------------------------------------------------------

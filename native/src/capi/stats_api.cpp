@@ -28,10 +28,6 @@ TDM_API tdm_status tdm_logtoku(const float* alpha, uint32_t k, float* out_au, fl
         TDM_REQUIRE(k >= 1 && k <= TDM_MAX_TOP_K, TDM_ERR_INVALID_ARGUMENT,
                     "k must be in [1, " + std::to_string(TDM_MAX_TOP_K) + "], got " +
                         std::to_string(k));
-        for (uint32_t i = 0; i < k; ++i) {
-            TDM_REQUIRE(std::isfinite(alpha[i]), TDM_ERR_INVALID_ARGUMENT,
-                        "alpha[" + std::to_string(i) + "] is not finite");
-        }
         if (out_au) *out_au = static_cast<float>(tdm::logtoku_au(alpha, static_cast<int>(k)));
         if (out_eu) *out_eu = static_cast<float>(tdm::logtoku_eu(alpha, static_cast<int>(k)));
     });

@@ -147,7 +147,8 @@ internal static unsafe partial class NativeMethods
 
     /// <summary>
     /// LogTokU on explicit evidence values (the cross-language tests use it): AU and EU of the
-    /// first k values of alpha, in any order.
+    /// first k values of alpha (k in [1, TDM_MAX_TOP_K]), in any order. NaN and +inf are rejected;
+    /// -inf is allowed (no evidence).
     /// </summary>
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -158,8 +159,8 @@ internal static unsafe partial class NativeMethods
     internal static partial void tdm_sampler_options_init(tdm_sampler_options* options);
 
     /// <summary>
-    /// Fails with TDM_ERR_INVALID_ARGUMENT for NaN or negative temperature, top_p outside (0, 1],
-    /// negative top_k.
+    /// Fails with TDM_ERR_INVALID_ARGUMENT for a NaN, infinite or negative temperature, top_p outside
+    /// (0, 1], a negative top_k, or stats_top_k outside [1, TDM_MAX_TOP_K].
     /// </summary>
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -170,8 +171,10 @@ internal static unsafe partial class NativeMethods
     internal static partial void tdm_sampler_free(nint sampler);
 
     /// <summary>
-    /// Draws a token from a logit vector with the sampler's settings and advances its random state.
-    /// out_stats (optional) receives the temperature-1 statistics of the same logits.
+    /// Draws a token from a logit vector with the sampler's settings and advances its random state
+    /// (one uniform draw per sampled token; none when greedy). out_stats (optional) receives the
+    /// temperature-1 statistics of the same logits, with K = min(stats_top_k, vocab). The procedure is
+    /// specified exactly in native/src/decode/sampler.h, so other languages can reproduce it.
     /// </summary>
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
