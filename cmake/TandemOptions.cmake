@@ -23,8 +23,16 @@ if(NOT TANDEM_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
+    # Hopper only, as sm_90a so that kernels may use wgmma and TMA. The -gencode form is spelled
+    # out (and CMake's own architecture flags turned off) because nvcc 13.0's -arch=sm_90a
+    # shorthand also runs a plain sm_90 pass that rejects those instructions.
+    set(CMAKE_CUDA_ARCHITECTURES OFF)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
+    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(CMAKE_CUDA_EXTENSIONS OFF)
+    set(TANDEM_CUDA_FLAGS -gencode=arch=compute_90a,code=sm_90a)
     set(TANDEM_HAVE_CUDA ON)
   elseif(TANDEM_CUDA STREQUAL "ON")
     message(FATAL_ERROR "TANDEM_CUDA=ON but no CUDA compiler (nvcc) was found")

@@ -154,8 +154,8 @@ TEST_P(GoldenTest, TruncateThenRedoEqualsOriginal) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest, ::testing::ValuesIn(testing::fixture_names()),
-                         [](const auto& info) {
-                             std::string n = info.param;
+                         [](const auto& param_info) {
+                             std::string n = param_info.param;
                              std::replace(n.begin(), n.end(), '-', '_');
                              return n;
                          });
@@ -195,7 +195,7 @@ TEST(SessionLimits, ContextFullLeavesTheSessionUnchanged) {
 TEST(SessionLimits, BadTokensAreRejectedBeforeAnyWork) {
     auto model = Model::load(fixture_dir("llama-f32"), LoadOptions{});
     Session s(model, SessionConfig{});
-    std::vector<int32_t> bad = {1, 2, model->config().vocab_size};
+    std::vector<int32_t> bad = {1, 2, int32_t(model->config().vocab_size)};
     try {
         s.prefill(bad.data(), 3, false);
         FAIL();

@@ -2,6 +2,10 @@
 #include "capi/guard.h"
 #include "kernels/cpu/kernels.h"
 
+#if defined(TANDEM_HAVE_CUDA)
+#include "kernels/cuda/device.h"
+#endif
+
 #ifndef TANDEM_VERSION
 #define TANDEM_VERSION "0.0.0"
 #endif
@@ -36,7 +40,7 @@ TDM_API tdm_status tdm_get_build_info(tdm_build_info* out) {
         info.has_cpu = 1;
 #if defined(TANDEM_HAVE_CUDA)
         info.has_cuda = 1;
-        info.cuda_device_found = 0;  // set by the CUDA backend once it exists
+        info.cuda_device_found = tdm::cuda::supported_device_present() ? 1 : 0;
 #else
         info.has_cuda = 0;
         info.cuda_device_found = 0;

@@ -10,10 +10,12 @@
 namespace tdm {
 namespace {
 
-// How long an idle thread spins before it blocks. Long enough to bridge the gaps between the
-// kernels of one decode step (a few microseconds of serial work), short enough that an idle
-// engine gives its cores back almost at once.
-constexpr auto kSpin = std::chrono::microseconds(200);
+// How long an idle thread waits actively before it blocks: first spinning on the CPU (the common
+// case: the gaps between the kernels of one decode step are a few microseconds), then yielding
+// (when the machine is oversubscribed the thread we wait for may need our core). Short enough
+// that an idle engine gives its cores back almost at once.
+constexpr auto kSpin = std::chrono::microseconds(50);
+constexpr auto kYield = std::chrono::microseconds(500);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -23,7 +25,7 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until done() holds or kSpin has passed; returns done().
+// Waits actively until done() holds or kSpin + kYield have passed; returns done().
 template <class Done>
 bool spin_until(Done done) {
     auto start = std::chrono::steady_clock::now();
@@ -32,7 +34,9 @@ bool spin_until(Done done) {
             if (done()) return true;
             cpu_relax();
         }
-        if (std::chrono::steady_clock::now() - start > kSpin) return done();
+        auto waited = std::chrono::steady_clock::now() - start;
+        if (waited > kSpin + kYield) return done();
+        if (waited > kSpin) std::this_thread::yield();
     }
 }
 
@@ -142,7 +146,9 @@ void ThreadPool::parallel_for(int64_t begin, int64_t end, int64_t grain,
     int64_t n = end - begin;
     if (n <= 0) return;
     grain = std::max<int64_t>(grain, 1);
-    int64_t chunks = std::min<int64_t>(size(), (n + grain - 1) / grain);
+    // Rounding n / grain down keeps every chunk at least `grain` long, as documented (rounding
+    // up, as this once did, cut n = 100, grain = 64 into two chunks of 50).
+    int64_t chunks = std::min<int64_t>(size(), std::max<int64_t>(1, n / grain));
     if (chunks <= 1) {
         fn(begin, end);
         return;

@@ -53,14 +53,14 @@ private:
     // workers after they observe the bump (acquire).
     const std::function<void(int)>* job_ = nullptr;
     alignas(64) std::atomic<uint64_t> generation_{0};
-    alignas(64) std::atomic<int> pending_{0};    // workers still running the current job
-    alignas(64) std::atomic<int> sleepers_{0};   // workers blocked (or about to block) on start_cv_
-    std::atomic<bool> caller_sleeping_{false};   // the caller blocked (or about to) on done_cv_
+    alignas(64) std::atomic<int> pending_{0};   // workers still running the current job
+    alignas(64) std::atomic<int> sleepers_{0};  // workers blocked (or about to block) on start_cv_
+    std::atomic<bool> caller_sleeping_{false};  // the caller blocked (or about to) on done_cv_
     std::atomic<bool> stopping_{false};
 
-    std::mutex mutex_;                 // guards the condition variables and error_
-    std::condition_variable start_cv_; // workers sleep here when no job came while they spun
-    std::condition_variable done_cv_;  // the caller sleeps here when the workers take long
+    std::mutex mutex_;                  // guards the condition variables and error_
+    std::condition_variable start_cv_;  // workers sleep here when no job came while they spun
+    std::condition_variable done_cv_;   // the caller sleeps here when the workers take long
     std::exception_ptr error_;
 };
 

@@ -5,6 +5,11 @@
 #include "core/error.h"
 #include "model/rope_frequencies.h"
 
+#if defined(TANDEM_HAVE_CUDA)
+#include "backend/cuda_backend.h"
+#include "kernels/cuda/device.h"
+#endif
+
 namespace tdm {
 
 namespace {
@@ -43,15 +48,15 @@ void make_resident(const std::vector<std::pair<const void*, size_t>>& regions,
 std::shared_ptr<const Model> Model::load(const std::string& folder, const LoadOptions& options) {
     if (options.device == TDM_DEVICE_CUDA) {
 #if defined(TANDEM_HAVE_CUDA)
-        fail(TDM_ERR_BACKEND_UNAVAILABLE, "the CUDA backend is not implemented yet");
+        cuda::require_supported_device(options.device_index);  // a Hopper GPU, or a clear error
 #else
         fail(TDM_ERR_BACKEND_UNAVAILABLE,
              "this build of Tandem has no CUDA backend (it was built without nvcc); "
              "use the CPU device or rebuild with ./build.sh --cuda on a machine with CUDA");
 #endif
     }
-    TDM_REQUIRE(options.device == TDM_DEVICE_CPU, TDM_ERR_INVALID_ARGUMENT,
-                "unknown device " + std::to_string(int(options.device)));
+    TDM_REQUIRE(options.device == TDM_DEVICE_CPU || options.device == TDM_DEVICE_CUDA,
+                TDM_ERR_INVALID_ARGUMENT, "unknown device " + std::to_string(int(options.device)));
     std::error_code ec;
     TDM_REQUIRE(std::filesystem::exists(folder, ec), TDM_ERR_NOT_FOUND,
                 "model folder '" + folder + "' does not exist");
@@ -63,9 +68,24 @@ std::shared_ptr<const Model> Model::load(const std::string& folder, const LoadOp
     m->config_ = parse_model_config(folder);
     m->store_ = WeightStore::open(folder);
     m->device_ = options.device;
+    m->device_index_ = options.device_index;
     m->threads_ = options.threads;
     const auto regions = m->bind_weights();
     m->inv_freq_ = rope_inverse_frequencies(m->config_.rope, m->config_.head_dim);
+#if defined(TANDEM_HAVE_CUDA)
+    if (m->device_ == TDM_DEVICE_CUDA) {
+        // Reading the memory maps to upload them is what makes them resident, so the upload
+        // reports the progress.
+        auto progress = [&](uint64_t done, uint64_t total) {
+            return !options.progress ||
+                   options.progress(done, total, options.progress_user_data) == 0;
+        };
+        DeviceWeights uploaded = upload_weights(m->weights_, m->device_index_, progress);
+        m->device_weights_ = std::move(uploaded.views);
+        m->device_memory_ = std::move(uploaded.memory);
+        return m;
+    }
+#endif
     make_resident(regions, options);
     return m;
 }

@@ -28,9 +28,15 @@ public:
     static std::shared_ptr<const Model> load(const std::string& folder, const LoadOptions& options);
 
     const ModelConfig& config() const { return config_; }
-    const ModelWeights& weights() const { return weights_; }
+    // The weights as the model's device reads them: the host views (memory-mapped) for the CPU,
+    // bf16 copies in device memory for CUDA.
+    const ModelWeights& weights() const {
+        return device_ == TDM_DEVICE_CUDA ? device_weights_ : weights_;
+    }
+    const ModelWeights& host_weights() const { return weights_; }
     const std::vector<float>& rope_inv_freq() const { return inv_freq_; }
     tdm_device device() const { return device_; }
+    int device_index() const { return device_index_; }  // the GPU ordinal for CUDA
     int default_threads() const { return threads_; }
     DType dtype() const { return dtype_; }
     uint64_t parameter_count() const { return parameter_count_; }
@@ -45,8 +51,11 @@ private:
     ModelConfig config_;
     WeightStore store_;          // owns the memory maps the views point into
     ModelWeights weights_;
+    ModelWeights device_weights_;          // CUDA: bf16 views into device_memory_
+    std::shared_ptr<void> device_memory_;  // CUDA: the one device allocation of every weight
     std::vector<float> inv_freq_;
     tdm_device device_ = TDM_DEVICE_CPU;
+    int device_index_ = 0;
     int threads_ = 0;
     DType dtype_ = DType::F32;
     uint64_t parameter_count_ = 0;

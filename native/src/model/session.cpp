@@ -5,12 +5,19 @@
 
 #include "core/error.h"
 
+#if defined(TANDEM_HAVE_CUDA)
+#include "backend/cuda_backend.h"
+#endif
+
 namespace tdm {
 
 namespace {
 std::unique_ptr<Backend> make_backend(const Model& model, int threads) {
     switch (model.device()) {
         case TDM_DEVICE_CPU: return make_cpu_backend(threads);
+#if defined(TANDEM_HAVE_CUDA)
+        case TDM_DEVICE_CUDA: return make_cuda_backend(model.device_index());
+#endif
         default: break;
     }
     fail(TDM_ERR_BACKEND_UNAVAILABLE, "no backend for this device in this build");

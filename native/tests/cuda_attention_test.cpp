@@ -1,0 +1,240 @@
+// The CUDA attention kernels (attention/cuda_*.cu) against the CPU reference attention
+// (kernels/cpu/reference.h, double accumulation) on fresh random inputs: prefill at ragged row
+// counts, head dims from 16 to 256, GQA groups from 1 to 40, sliding windows; decode at every
+// split count from one chunk to more chunks than keys. The log-sum-exp is checked against a
+// double computation here.
+//
+// The GPU sees NaN at every cache position it must not read (past the last query's position, and
+// before the first query's window), so an out-of-range read shows as NaN. Outputs are poisoned.
+// Tolerance: f32 softmax and sums over at most a few thousand keys, exp2f within 2 ulp:
+// max |gpu - ref| / rms(ref) <= 2e-5; |lse - ref| <= 2e-5 (1 + |ref|).
+#include <gtest/gtest.h>
+
+#if !defined(TANDEM_HAVE_CUDA)
+
+TEST(CudaAttention, SkippedInABuildWithoutCuda) {
+    GTEST_SKIP() << "this build has no CUDA backend (nvcc was not found): CUDA attention untested";
+}
+
+#else
+
+#include <limits>
+
+#include "attention/cuda_attention.h"
+#include "cuda_test_support.h"
+#include "kernels/cpu/reference.h"
+
+namespace tdm::cuda {
+namespace {
+
+using namespace testing;
+
+constexpr double kTol = 2e-5;
+
+struct Case {
+    int64_t n_new, pos0;
+    int32_t heads, kv_heads, D, window;
+};
+
+std::string describe(const Case& c) {
+    return "n_new=" + std::to_string(c.n_new) + " pos0=" + std::to_string(c.pos0) + " heads=" +
+           std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) + " D=" +
+           std::to_string(c.D) + " window=" + std::to_string(c.window);
+}
+
+// log sum_j exp(scale q.k_j) over the keys query i of head h sees, in double.
+std::vector<double> reference_lse(const std::vector<float>& q, const std::vector<float>& k,
+                                  const Case& c, int64_t capacity, float scale) {
+    const int64_t group = c.heads / c.kv_heads;
+    std::vector<double> out(size_t(c.n_new * c.heads));
+    for (int64_t i = 0; i < c.n_new; ++i) {
+        const int64_t pos = c.pos0 + i;
+        for (int64_t h = 0; h < c.heads; ++h) {
+            std::vector<double> s;
+            for (int64_t j = 0; j <= pos; ++j) {
+                if (c.window > 0 && j <= pos - c.window) continue;
+                double dot = 0;
+                for (int64_t d = 0; d < c.D; ++d)
+                    dot += double(q[size_t((i * c.heads + h) * c.D + d)]) *
+                           k[size_t(((h / group) * capacity + j) * c.D + d)];
+                s.push_back(dot * scale);
+            }
+            const double m = *std::max_element(s.begin(), s.end());
+            double sum = 0;
+            for (double x : s) sum += std::exp(x - m);
+            out[size_t(i * c.heads + h)] = m + std::log(sum);
+        }
+    }
+    return out;
+}
+
+struct Inputs {
+    int64_t capacity;
+    std::vector<float> q, k, v;        // what the reference reads
+    DeviceBuffer d_q, d_k, d_v;        // the GPU's copy, NaN where it must not read
+    std::vector<float> ref_out;
+    std::vector<double> ref_lse;
+    float scale;
+};
+
+Inputs make_inputs(const Case& c, std::mt19937& rng) {
+    Inputs in;
+    in.capacity = c.pos0 + c.n_new + 9;
+    in.scale = 1.0f / std::sqrt(float(c.D));
+    in.q = uniform(size_t(c.n_new * c.heads * c.D), rng, -2, 2);
+    in.k = uniform(size_t(c.kv_heads * in.capacity * c.D), rng, -2, 2);
+    in.v = uniform(in.k.size(), rng);
+    in.ref_out.assign(in.q.size(), 0.0f);
+    const cpu::AttentionShape shape{c.n_new, c.pos0, in.capacity, c.heads, c.kv_heads, c.D,
+                                    c.window, in.scale};
+    cpu::ref::attention(in.q.data(), in.k.data(), in.v.data(), shape, in.ref_out.data());
+    in.ref_lse = reference_lse(in.q, in.k, c, in.capacity, in.scale);
+
+    const int64_t first_visible = c.window > 0 ? std::max<int64_t>(0, c.pos0 - c.window + 1) : 0;
+    std::vector<float> k_gpu = in.k, v_gpu = in.v;
+    for (int64_t h = 0; h < c.kv_heads; ++h) {
+        for (int64_t p = 0; p < in.capacity; ++p) {
+            if (p >= first_visible && p < c.pos0 + c.n_new) continue;
+            for (int64_t d = 0; d < c.D; ++d) {
+                k_gpu[size_t((h * in.capacity + p) * c.D + d)] = poison();
+                v_gpu[size_t((h * in.capacity + p) * c.D + d)] = poison();
+            }
+        }
+    }
+    in.d_q = upload(in.q);
+    in.d_k = upload(k_gpu);
+    in.d_v = upload(v_gpu);
+    return in;
+}
+
+AttentionArgs args_for(const Case& c, const Inputs& in, float* out, float* lse) {
+    return AttentionArgs{.q = in.d_q.as<float>(),
+                         .k_cache = in.d_k.as<float>(),
+                         .v_cache = in.d_v.as<float>(),
+                         .out = out,
+                         .lse = lse,
+                         .n_new = c.n_new,
+                         .pos0 = c.pos0,
+                         .capacity = in.capacity,
+                         .heads = c.heads,
+                         .kv_heads = c.kv_heads,
+                         .head_dim = c.D,
+                         .window = c.window,
+                         .scale = in.scale};
+}
+
+// Checks one result; `worst` keeps the largest output error seen (reported as a test property).
+void expect_matches(const Inputs& in, const GuardedOutput& out, const GuardedOutput& lse,
+                    double& worst) {
+    ASSERT_TRUE(out.written_exactly());
+    ASSERT_TRUE(lse.written_exactly());
+    const double error = relative_error(out.logical(), in.ref_out);
+    worst = std::max(worst, error);
+    EXPECT_LE(error, kTol);
+    const auto got = lse.logical();
+    for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], in.ref_lse[i], kTol * (1.0 + std::fabs(in.ref_lse[i]))) << "row " << i;
+}
+
+TEST(CudaAttention, PrefillMatchesReference) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(21);
+    const Case cases[] = {
+        {1, 0, 1, 1, 16, 0},     {5, 0, 4, 2, 16, 0},     {37, 11, 8, 2, 64, 0},
+        {70, 0, 4, 1, 128, 0},   {33, 40, 6, 3, 80, 0},   {20, 100, 2, 2, 256, 0},
+        {64, 30, 4, 2, 32, 8},   {45, 17, 7, 1, 100, 33}, {3, 200, 8, 8, 200, 0},
+        {130, 0, 2, 1, 48, 50},  {31, 0, 40, 1, 64, 0},   {9, 5, 3, 3, 1, 0},
+        {300, 0, 4, 2, 64, 0},   {77, 500, 2, 1, 128, 64},
+    };
+    double worst = 0;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(describe(c));
+        const Inputs in = make_inputs(c, rng);
+        GuardedOutput out(c.n_new, int64_t(c.heads) * c.D, int64_t(c.heads) * c.D);
+        GuardedOutput lse(c.n_new, c.heads, c.heads);
+        attention_prefill(args_for(c, in, out.data(), lse.data()), nullptr);
+        expect_matches(in, out, lse, worst);
+    }
+    RecordProperty("worst_relative_error", sci(worst));
+}
+
+TEST(CudaAttention, DecodeMatchesReferenceAtEverySplitCount) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(22);
+    const int multiprocessors = device_info(0).multiprocessors;
+    const Case cases[] = {
+        {1, 0, 4, 2, 16, 0},    {1, 1, 1, 1, 64, 0},      {1, 31, 8, 2, 128, 0},
+        {1, 32, 4, 4, 96, 0},   {1, 33, 2, 1, 256, 0},    {1, 200, 32, 8, 64, 0},
+        {1, 1500, 2, 1, 64, 0}, {1, 4000, 8, 2, 128, 100}, {1, 777, 40, 1, 80, 0},
+        {1, 64, 6, 3, 200, 7},
+    };
+    double worst = 0;
+    for (const Case& c : cases) {
+        const Inputs in = make_inputs(c, rng);
+        const AttentionArgs probe = args_for(c, in, nullptr, nullptr);
+        for (int splits : {1, 3, decode_splits(probe, multiprocessors), kMaxDecodeSplits}) {
+            SCOPED_TRACE(describe(c) + " splits=" + std::to_string(splits));
+            GuardedOutput out(1, int64_t(c.heads) * c.D, int64_t(c.heads) * c.D);
+            GuardedOutput lse(1, c.heads, c.heads);
+            DeviceBuffer scratch(size_t(decode_scratch_floats(probe, splits)) * sizeof(float));
+            attention_decode(args_for(c, in, out.data(), lse.data()), splits,
+                             scratch.as<float>(), nullptr);
+            expect_matches(in, out, lse, worst);
+        }
+    }
+    RecordProperty("worst_relative_error", sci(worst));
+}
+
+TEST(CudaAttention, PrefillWithoutLseAndDecodeSplitChoice) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(23);
+    const Case c{24, 8, 4, 2, 64, 0};
+    const Inputs in = make_inputs(c, rng);
+    GuardedOutput out(c.n_new, int64_t(c.heads) * c.D, int64_t(c.heads) * c.D);
+    attention_prefill(args_for(c, in, out.data(), nullptr), nullptr);  // lse is optional
+    ASSERT_TRUE(out.written_exactly());
+    EXPECT_LE(relative_error(out.logical(), in.ref_out), kTol);
+
+    // Short caches are not split; long ones are, within the limits.
+    AttentionArgs a{.q = in.d_q.as<float>(), .k_cache = in.d_k.as<float>(),
+                    .v_cache = in.d_v.as<float>(), .out = out.data(), .lse = nullptr,
+                    .n_new = 1, .pos0 = 10, .capacity = 200000, .heads = 32, .kv_heads = 8,
+                    .head_dim = 128, .window = 0, .scale = 0.1f};
+    EXPECT_EQ(decode_splits(a, 132), 1);
+    a.pos0 = 100000;
+    const int s = decode_splits(a, 132);
+    EXPECT_GT(s, 1);
+    EXPECT_LE(s, kMaxDecodeSplits);
+}
+
+TEST(CudaAttention, BadShapesAreRefusedBeforeLaunch) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::vector<float> one(1, 0.0f);
+    DeviceBuffer b = upload(one);
+    AttentionArgs a{.q = b.as<float>(), .k_cache = b.as<float>(), .v_cache = b.as<float>(),
+                    .out = b.as<float>(), .lse = nullptr, .n_new = 1, .pos0 = 0, .capacity = 4,
+                    .heads = 4, .kv_heads = 2, .head_dim = 300, .window = 0, .scale = 1.0f};
+    try {
+        attention_prefill(a, nullptr);
+        FAIL() << "head_dim 300 accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), TDM_ERR_UNSUPPORTED);
+        EXPECT_NE(std::string(e.what()).find("head_dim 300"), std::string::npos) << e.what();
+    }
+    a.head_dim = 64;
+    a.heads = 3;  // not a multiple of 2 KV heads
+    EXPECT_THROW(attention_prefill(a, nullptr), Error);
+    a.heads = 4;
+    a.pos0 = 4;  // past the capacity
+    EXPECT_THROW(attention_prefill(a, nullptr), Error);
+    a.pos0 = 0;
+    a.n_new = 2;  // decode takes one row
+    std::vector<float> scratch_host(1024, 0.0f);
+    DeviceBuffer scratch = upload(scratch_host);
+    EXPECT_THROW(attention_decode(a, 1, scratch.as<float>(), nullptr), Error);
+}
+
+}  // namespace
+}  // namespace tdm::cuda
+
+#endif  // TANDEM_HAVE_CUDA

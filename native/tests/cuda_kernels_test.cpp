@@ -1,0 +1,311 @@
+// The CUDA kernels (kernels/cuda) against their CPU twins (kernels/cpu/reference.h) on fresh
+// random inputs at ragged sizes. Outputs are poisoned and guarded (cuda_test_support.h): every
+// element must be written and nothing around it touched.
+//
+// Tolerances, as max |gpu - ref| / rms(ref) (ref accumulates in double):
+//   - f32 element-wise arithmetic (rmsnorm, rope, swiglu): 1e-5, a few f32 roundings plus the
+//     GPU's 1-2 ulp rsqrtf / sincosf / expf;
+//   - matmul: the reference rounds x to bf16 too, so both multiply the same bf16 operands
+//     exactly and differ only in f32 summation order: 1e-4, while one wrong or missing product
+//     is about 1/sqrt(K) >= 3e-2 of rms(y) at these sizes;
+//   - copies and conversions (embed, kv_store, add, bf16 rounding): bit for bit.
+#include <gtest/gtest.h>
+
+#if !defined(TANDEM_HAVE_CUDA)
+
+TEST(CudaKernels, SkippedInABuildWithoutCuda) {
+    GTEST_SKIP() << "this build has no CUDA backend (nvcc was not found): CUDA kernels untested";
+}
+
+#else
+
+#include "cuda_test_support.h"
+#include "kernels/cpu/reference.h"
+#include "kernels/cuda/kernels.h"
+#include "kernels/cuda/matmul.h"
+
+namespace tdm::cuda {
+namespace {
+
+using namespace testing;
+
+constexpr double kF32Tol = 1e-5;
+constexpr double kMatmulTol = 1e-4;
+
+TEST(CudaKernels, EmbedCopiesTableRowsExactly) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(11);
+    for (int64_t cols : {1, 7, 64, 300}) {
+        for (int64_t n : {1, 5, 33}) {
+            SCOPED_TRACE("cols=" + std::to_string(cols) + " n=" + std::to_string(n));
+            const int64_t vocab = 50;
+            const auto table = to_bf16(uniform(size_t(vocab * cols), rng, -3, 3));
+            std::vector<int32_t> tokens(static_cast<size_t>(n));
+            for (auto& t : tokens) t = int32_t(rng() % vocab);
+            DeviceBuffer d_table = upload(table), d_tokens = upload(tokens);
+            GuardedOutput out(n, cols, cols);
+            embed(d_tokens.as<int32_t>(), n, MatrixView{d_table.data(), DType::BF16, vocab, cols},
+                  out.data(), nullptr);
+            ASSERT_TRUE(out.written_exactly());
+            const auto got = out.logical();
+            for (int64_t r = 0; r < n; ++r)
+                for (int64_t c = 0; c < cols; ++c)
+                    ASSERT_EQ(got[size_t(r * cols + c)],
+                              bf16_to_f32(table[size_t(tokens[size_t(r)] * cols + c)]));
+        }
+    }
+}
+
+TEST(CudaKernels, RmsnormMatchesReference) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(12);
+    for (int64_t rows : {1, 3, 17}) {
+        for (int64_t n : {1, 7, 64, 1000, 4097}) {
+            SCOPED_TRACE("rows=" + std::to_string(rows) + " n=" + std::to_string(n));
+            const auto x = uniform(size_t(rows * n), rng, -4, 4);
+            const auto w = to_bf16(uniform(size_t(n), rng, 0.5f, 1.5f));
+            const float eps = 1e-5f;
+            std::vector<float> ref(x.size());
+            cpu::ref::rmsnorm(x.data(), VectorView{w.data(), DType::BF16, n}, eps, rows, n,
+                              ref.data());
+            DeviceBuffer d_x = upload(x), d_w = upload(w);
+            GuardedOutput out(rows, n, n);
+            rmsnorm(d_x.as<float>(), VectorView{d_w.data(), DType::BF16, n}, eps, rows, n,
+                    out.data(), nullptr);
+            ASSERT_TRUE(out.written_exactly());
+            EXPECT_LE(relative_error(out.logical(), ref), kF32Tol);
+        }
+    }
+}
+
+TEST(CudaKernels, RopeMatchesReferenceAtNearAndFarPositions) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(13);
+    struct Case { int64_t rows, heads, D, pos0; };
+    for (const Case c : {Case{1, 1, 2, 0}, Case{5, 3, 16, 7}, Case{19, 8, 64, 0},
+                         Case{4, 2, 128, 5000}, Case{3, 5, 96, 100000}, Case{2, 1, 256, 131000}}) {
+        SCOPED_TRACE("rows=" + std::to_string(c.rows) + " heads=" + std::to_string(c.heads) +
+                     " D=" + std::to_string(c.D) + " pos0=" + std::to_string(c.pos0));
+        const int64_t n = c.rows * c.heads * c.D;
+        const auto x = uniform(size_t(n), rng, -2, 2);
+        std::vector<float> inv_freq(size_t(c.D / 2));
+        for (size_t i = 0; i < inv_freq.size(); ++i)
+            inv_freq[i] = float(1.0 / std::pow(10000.0, 2.0 * double(i) / double(c.D)));
+        std::vector<int32_t> positions(size_t(c.rows));
+        for (int64_t r = 0; r < c.rows; ++r) positions[size_t(r)] = int32_t(c.pos0 + r);
+        std::vector<float> ref = x;
+        cpu::ref::rope(ref.data(), c.rows, c.heads, c.D, positions.data(), inv_freq.data());
+        DeviceBuffer d_freq = upload(inv_freq);
+        GuardedOutput out(1, n, n);
+        TDM_CUDA_CHECK(cudaMemcpy(out.data(), x.data(), size_t(n) * 4, cudaMemcpyHostToDevice));
+        rope(out.data(), c.rows, c.heads, c.D, c.pos0, d_freq.as<float>(), nullptr);
+        ASSERT_TRUE(out.written_exactly());
+        EXPECT_LE(relative_error(out.logical(), ref), kF32Tol);
+    }
+}
+
+TEST(CudaKernels, SwigluMatchesReferenceWithStridedInputs) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(14);
+    for (int64_t rows : {1, 4, 9}) {
+        for (int64_t n : {1, 33, 1000}) {
+            SCOPED_TRACE("rows=" + std::to_string(rows) + " n=" + std::to_string(n));
+            const int64_t ld = n + 3;
+            const auto gate = uniform(size_t(rows * ld), rng, -8, 8);
+            const auto up = uniform(size_t(rows * ld), rng, -2, 2);
+            std::vector<float> ref(size_t(rows * n));
+            cpu::ref::swiglu(gate.data(), up.data(), rows, n, ld, ref.data());
+            DeviceBuffer d_gate = upload(gate), d_up = upload(up);
+            GuardedOutput out(rows, n, n);
+            swiglu(d_gate.as<float>(), d_up.as<float>(), rows, n, ld, out.data(), nullptr);
+            ASSERT_TRUE(out.written_exactly());
+            EXPECT_LE(relative_error(out.logical(), ref), kF32Tol);
+        }
+    }
+}
+
+TEST(CudaKernels, AddInplaceIsExact) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(15);
+    for (int64_t n : {1, 1000, 100003}) {
+        const auto y = uniform(size_t(n), rng), x = uniform(size_t(n), rng);
+        DeviceBuffer d_y = upload(y), d_x = upload(x);
+        add_inplace(d_y.as<float>(), d_x.as<float>(), n, nullptr);
+        const auto got = download<float>(d_y.data(), size_t(n));
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[size_t(i)], y[size_t(i)] + x[size_t(i)]) << i;
+    }
+}
+
+TEST(CudaKernels, KvStoreWritesOnlyItsPositions) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(16);
+    struct Case { int64_t n, pos0; int32_t kv_heads, D; };
+    for (const Case c : {Case{1, 0, 1, 16}, Case{7, 13, 3, 80}, Case{40, 5, 2, 64}}) {
+        SCOPED_TRACE("n=" + std::to_string(c.n) + " pos0=" + std::to_string(c.pos0));
+        const int64_t capacity = c.pos0 + c.n + 5;
+        const auto k = uniform(size_t(c.n * c.kv_heads * c.D), rng);
+        const auto v = uniform(k.size(), rng);
+        DeviceBuffer d_k = upload(k), d_v = upload(v);
+        const std::vector<float> empty(size_t(c.kv_heads * capacity * c.D), poison());
+        DeviceBuffer k_cache = upload(empty), v_cache = upload(empty);
+        kv_store(d_k.as<float>(), d_v.as<float>(), c.n, c.pos0, capacity, c.kv_heads, c.D,
+                 k_cache.as<float>(), v_cache.as<float>(), nullptr);
+        const auto kc = download<float>(k_cache.data(), empty.size());
+        const auto vc = download<float>(v_cache.data(), empty.size());
+        for (int32_t h = 0; h < c.kv_heads; ++h) {
+            for (int64_t p = 0; p < capacity; ++p) {
+                for (int32_t d = 0; d < c.D; ++d) {
+                    const size_t at = size_t((h * capacity + p) * c.D + d);
+                    if (p >= c.pos0 && p < c.pos0 + c.n) {
+                        const size_t src = size_t(((p - c.pos0) * c.kv_heads + h) * c.D + d);
+                        ASSERT_EQ(kc[at], k[src]);
+                        ASSERT_EQ(vc[at], v[src]);
+                    } else {
+                        ASSERT_TRUE(is_poison(kc[at]) && is_poison(vc[at])) << "position " << p;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Random bit patterns cover every class (normal, subnormal, zero, inf, NaN) and rounding ties.
+TEST(CudaKernels, Bf16ConversionsRoundLikeTheHost) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(17);
+    const int64_t n = 1 << 16;
+    std::vector<uint32_t> f32_bits(static_cast<size_t>(n));
+    for (auto& u : f32_bits) u = rng();
+    f32_bits[0] = 0x7f800000u;  // +inf
+    f32_bits[1] = 0x80000000u;  // -0
+    f32_bits[2] = 0x3f808000u;  // a tie that rounds to even (down)
+    f32_bits[3] = 0x3f818000u;  // a tie that rounds to even (up)
+    f32_bits[4] = 0x7f7fffffu;  // max float: rounds to inf
+    std::vector<uint16_t> f16_bits(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) f16_bits[size_t(i)] = uint16_t(i);  // all of them
+
+    auto expect_same = [](const std::vector<uint16_t>& got, const std::vector<uint16_t>& want) {
+        for (size_t i = 0; i < got.size(); ++i) {
+            if (std::isnan(bf16_to_f32(want[i]))) {
+                ASSERT_TRUE(std::isnan(bf16_to_f32(got[i]))) << i;  // NaN payloads may differ
+            } else {
+                ASSERT_EQ(got[i], want[i]) << i;
+            }
+        }
+    };
+
+    {  // activations: round_to_bf16 with a row stride
+        const int64_t rows = 256, cols = 250, ldx = 256;
+        DeviceBuffer d_src = upload(f32_bits);
+        DeviceBuffer d_out(size_t(rows * cols) * 2);
+        round_to_bf16(d_src.as<float>(), rows, cols, ldx, d_out.as<uint16_t>(), nullptr);
+        std::vector<uint16_t> want(size_t(rows * cols));
+        for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t c = 0; c < cols; ++c) {
+                float f;
+                std::memcpy(&f, &f32_bits[size_t(r * ldx + c)], 4);
+                want[size_t(r * cols + c)] = f32_to_bf16(f);
+            }
+        }
+        expect_same(download<uint16_t>(d_out.data(), want.size()), want);
+    }
+    {  // weights from f32, f16 and bf16 files
+        DeviceBuffer d_f32 = upload(f32_bits), d_f16 = upload(f16_bits), d_out(size_t(n) * 2);
+        std::vector<uint16_t> want(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+            float f;
+            std::memcpy(&f, &f32_bits[size_t(i)], 4);
+            want[size_t(i)] = f32_to_bf16(f);
+        }
+        convert_to_bf16(d_f32.data(), DType::F32, n, d_out.as<uint16_t>(), nullptr);
+        expect_same(download<uint16_t>(d_out.data(), size_t(n)), want);
+
+        for (int64_t i = 0; i < n; ++i) want[size_t(i)] = f32_to_bf16(f16_to_f32(f16_bits[size_t(i)]));
+        convert_to_bf16(d_f16.data(), DType::F16, n, d_out.as<uint16_t>(), nullptr);
+        expect_same(download<uint16_t>(d_out.data(), size_t(n)), want);
+
+        convert_to_bf16(d_f16.data(), DType::BF16, n, d_out.as<uint16_t>(), nullptr);
+        EXPECT_EQ(download<uint16_t>(d_out.data(), size_t(n)), f16_bits);  // bf16: a plain copy
+    }
+}
+
+struct MatmulCase {
+    int64_t M, K, N;
+    bool bias, padded;
+};
+
+TEST(CudaKernels, MatmulMatchesReferenceOnBf16Operands) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(18);
+    CublasMatmul gemm(nullptr);
+    for (const MatmulCase c : {MatmulCase{1, 16, 1, false, false}, MatmulCase{1, 1000, 130, true, false},
+                               MatmulCase{3, 64, 64, true, true}, MatmulCase{37, 100, 257, false, true},
+                               MatmulCase{130, 1000, 130, true, false}, MatmulCase{512, 256, 96, true, true},
+                               MatmulCase{2, 4099, 33, false, true}}) {
+        SCOPED_TRACE("M=" + std::to_string(c.M) + " K=" + std::to_string(c.K) + " N=" +
+                     std::to_string(c.N) + (c.bias ? " +bias" : "") + (c.padded ? " padded" : ""));
+        const int64_t ldx = c.K + (c.padded ? 3 : 0), ldy = c.N + (c.padded ? 5 : 0);
+        std::vector<float> x(size_t(c.M * ldx), poison());  // row gaps stay NaN: never read
+        for (int64_t r = 0; r < c.M; ++r)
+            for (int64_t k = 0; k < c.K; ++k) x[size_t(r * ldx + k)] = uniform(1, rng)[0];
+        const auto w = to_bf16(uniform(size_t(c.N * c.K), rng));
+        const auto b = to_bf16(uniform(size_t(c.N), rng));
+        const MatrixView host_w{w.data(), DType::BF16, c.N, c.K};
+        const VectorView host_b = c.bias ? VectorView{b.data(), DType::BF16, c.N} : VectorView{};
+        std::vector<float> ref(size_t(c.M * c.N));
+        cpu::ref::matmul(x.data(), c.M, ldx, host_w, host_b, ref.data(), c.N,
+                         /*round_x_to_bf16=*/true);
+
+        DeviceBuffer d_x = upload(x), d_w = upload(w), d_b = upload(b);
+        const VectorView dev_b = c.bias ? VectorView{d_b.data(), DType::BF16, c.N} : VectorView{};
+        GuardedOutput y(c.M, c.N, ldy);
+        gemm.matmul(d_x.as<float>(), c.M, ldx, MatrixView{d_w.data(), DType::BF16, c.N, c.K},
+                    dev_b, y.data(), ldy);
+        ASSERT_TRUE(y.written_exactly());
+        EXPECT_LE(relative_error(y.logical(), ref), kMatmulTol);
+    }
+}
+
+TEST(CudaKernels, HostViewsAndBadShapesAreRefused) {
+    TDM_SKIP_WITHOUT_GPU();
+    CublasMatmul gemm(nullptr);
+    std::vector<float> host(16, 1.0f);
+    const MatrixView f32_weights{host.data(), DType::F32, 4, 4};
+    try {
+        gemm.matmul(nullptr, 1, 4, f32_weights, VectorView{}, nullptr, 4);
+        FAIL() << "expected an error for f32 weights";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), TDM_ERR_INTERNAL);
+        EXPECT_NE(std::string(e.what()).find("bfloat16"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(rope(nullptr, 1, 1, 7, 0, nullptr, nullptr), Error);  // odd head_dim
+}
+
+TEST(CudaKernels, CudaFailuresBecomeErrorsWithTheCallAndCudaMessage) {
+    TDM_SKIP_WITHOUT_GPU();
+    try {
+        DeviceBuffer too_big(size_t(1) << 52);  // 4 PiB
+        FAIL() << "a 4 PiB allocation succeeded";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), TDM_ERR_OUT_OF_MEMORY);
+        EXPECT_NE(std::string(e.what()).find("cudaMalloc"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("cudaErrorMemoryAllocation"), std::string::npos)
+            << e.what();
+    }
+    try {
+        TDM_CUDA_CHECK(cudaMemcpy(nullptr, nullptr, 16, cudaMemcpyDeviceToDevice));
+        FAIL() << "a copy between null pointers succeeded";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), TDM_ERR_DEVICE);
+        EXPECT_NE(std::string(e.what()).find("cudaMemcpy(nullptr"), std::string::npos) << e.what();
+    }
+    // Neither failure is sticky: the device still works.
+    std::vector<float> one = {1.0f};
+    DeviceBuffer b = upload(one);
+    EXPECT_EQ(download<float>(b.data(), 1)[0], 1.0f);
+}
+
+}  // namespace
+}  // namespace tdm::cuda
+
+#endif  // TANDEM_HAVE_CUDA
