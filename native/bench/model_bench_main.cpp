@@ -2,11 +2,12 @@
 // ../shared/bench/cpu-llamacpp) in f32, f16 and bf16, next to the memory-bandwidth floor.
 //
 //   tandem_model_bench [--threads 2] [--prompt 512] [--gen 128] [--reps 3] [--dir DIR]
-//                      [--model HF_FOLDER ...]
+//                      [--bandwidth GB/s] [--model HF_FOLDER ...]
 //
 // Without --model it writes random weights (fixed seed) under --dir (default build/bench-models)
 // once and times them; with --model it times the given folders (e.g. the HF folders the llama.cpp
-// harness writes, for a head-to-head on identical weights).
+// harness writes, for a head-to-head on identical weights). The floor uses the read bandwidth it
+// measures itself, or --bandwidth (e.g. the membw probe of that harness, for one common floor).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -72,6 +73,11 @@ double decode_bytes(const tdm::Model& m, int64_t avg_position) {
     return bytes;
 }
 
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
 struct Result {
     double prefill_tps, decode_tps;
 };
@@ -82,7 +88,7 @@ Result time_model(const std::shared_ptr<const tdm::Model>& model, int threads, i
     std::uniform_int_distribution<int32_t> tok(3, int32_t(model->config().vocab_size) - 1);
     std::vector<int32_t> ids(static_cast<size_t>(prompt));
     for (auto& t : ids) t = tok(rng);
-    double best_prefill = 1e30, best_decode = 1e30;
+    std::vector<double> prefill_s, decode_s;
     for (int r = 0; r < reps; ++r) {
         tdm::SessionConfig sc;
         sc.threads = threads;
@@ -90,7 +96,7 @@ Result time_model(const std::shared_ptr<const tdm::Model>& model, int threads, i
         tdm::Session s(model, sc);
         auto t = Clock::now();
         s.prefill(ids.data(), prompt, false);
-        best_prefill = std::min(best_prefill, seconds_since(t));
+        prefill_s.push_back(seconds_since(t));
         const int64_t V = s.vocab();
         t = Clock::now();
         for (int i = 0; i < gen; ++i) {
@@ -98,15 +104,16 @@ Result time_model(const std::shared_ptr<const tdm::Model>& model, int threads, i
             int32_t next = int32_t(std::max_element(z, z + V) - z);
             s.decode(next);
         }
-        best_decode = std::min(best_decode, seconds_since(t));
+        decode_s.push_back(seconds_since(t));
     }
-    return {prompt / best_prefill, gen / best_decode};
+    return {prompt / median(prefill_s), gen / median(decode_s)};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     int threads = 2, prompt = 512, gen = 128, reps = 3;
+    double bandwidth_gbs = 0;
     std::string dir = "build/bench-models";
     std::vector<std::string> models;
     for (int i = 1; i < argc; ++i) {
@@ -120,6 +127,7 @@ int main(int argc, char** argv) {
         else if (a == "--gen") gen = std::atoi(next().c_str());
         else if (a == "--reps") reps = std::atoi(next().c_str());
         else if (a == "--dir") dir = next();
+        else if (a == "--bandwidth") bandwidth_gbs = std::atof(next().c_str());
         else if (a == "--model") models.push_back(next());
         else { std::fprintf(stderr, "unknown argument %s\n", a.c_str()); return 2; }
     }
@@ -134,10 +142,12 @@ int main(int argc, char** argv) {
                 models.push_back(folder);
             }
         }
-        const double bw = measure_read_bandwidth(threads);
-        std::printf("\nCPU kernels: %s; threads: %d; read bandwidth (best of 5): %.1f GB/s\n",
-                    tdm::cpu::cpu_features(), threads, bw / 1e9);
-        std::printf("prompt %d tokens, then %d decoded tokens (greedy), best of %d\n\n", prompt,
+        const double measured = measure_read_bandwidth(threads);
+        const double bw = bandwidth_gbs > 0 ? bandwidth_gbs * 1e9 : measured;
+        std::printf("\nCPU kernels: %s; threads: %d; read bandwidth measured here (best of 5): "
+                    "%.1f GB/s; floor computed with %.1f GB/s\n",
+                    tdm::cpu::cpu_features(), threads, measured / 1e9, bw / 1e9);
+        std::printf("prompt %d tokens, then %d decoded tokens (greedy), median of %d runs\n\n", prompt,
                     gen, reps);
         std::printf("| model | weights | prefill tok/s | decode tok/s | decode floor tok/s | fraction of floor |\n");
         std::printf("|---|---|---:|---:|---:|---:|\n");
