@@ -7,7 +7,7 @@
 namespace tdm {
 
 Workspace::Workspace(Backend& backend, const ModelConfig& c, int64_t rows_)
-    : rows(rows_), backend_(backend) {
+    : rows(rows_), backend_(backend), vocab_(c.vocab_size) {
     const int64_t qd = c.q_dim(), kvd = c.kv_dim();
     x = backend.allocate(rows * c.hidden_size);
     h = backend.allocate(rows * c.hidden_size);
@@ -19,11 +19,22 @@ Workspace::Workspace(Backend& backend, const ModelConfig& c, int64_t rows_)
     gate = backend.allocate(rows * c.intermediate_size);
     up = backend.allocate(rows * c.intermediate_size);
     act = backend.allocate(rows * c.intermediate_size);
-    logits = backend.allocate(rows * c.vocab_size);
+    logits = nullptr;
+    reserve_logit_rows(1);
+}
+
+void Workspace::reserve_logit_rows(int64_t wanted) {
+    if (wanted <= logit_rows_) return;
+    float* fresh = backend_.allocate(wanted * vocab_);
+    if (logits) backend_.release(logits);
+    logits = fresh;
+    logit_rows_ = wanted;
 }
 
 Workspace::~Workspace() {
-    for (float* p : {x, h, q, k, v, att, proj, gate, up, act, logits}) backend_.release(p);
+    for (float* p : {x, h, q, k, v, att, proj, gate, up, act, logits}) {
+        if (p) backend_.release(p);
+    }
 }
 
 bool forward(const Model& model, Backend& be, KVCache& cache, Workspace& ws, const int32_t* tokens,

@@ -29,16 +29,24 @@ public:
     float* gate;    // (rows, intermediate)
     float* up;      // (rows, intermediate)
     float* act;     // (rows, intermediate)    silu(gate) * up
-    float* logits;  // (rows, vocab)
+    float* logits;  // (logit_rows, vocab)
+
+    // Rows the logits buffer holds: 1 until a caller asks for the logits of every position. A
+    // batch of 512 rows of a 128k vocabulary is 256 MB, which a generate call never needs.
+    int64_t logit_rows() const { return logit_rows_; }
+    void reserve_logit_rows(int64_t rows);
 
 private:
     Backend& backend_;
+    int64_t vocab_;
+    int64_t logit_rows_ = 0;
 };
 
 // Runs tokens[0..n) at positions pos0..pos0+n-1 (n <= ws.rows), appending their keys and values to
 // the cache (which must have room), and writes logits for the last `logit_rows` of them
-// (0 <= logit_rows <= n) to ws.logits. `abort`, when set, is polled between layers; if it returns
-// true the pass stops and returns false (the cache then holds garbage past pos0).
+// (0 <= logit_rows <= min(n, ws.logit_rows())) to ws.logits. `abort`, when set, is polled between
+// layers; if it returns true the pass stops and returns false (the cache then holds garbage past
+// pos0).
 bool forward(const Model& model, Backend& backend, KVCache& cache, Workspace& ws,
              const int32_t* tokens, int64_t n, int64_t pos0, int64_t logit_rows,
              const std::function<bool()>& abort);

@@ -88,6 +88,7 @@ void Session::prefill(const int32_t* tokens, int64_t n, bool all_logits,
                                                      std::min(kPrefillChunk, capacity_));
         }
         cache_.reserve(*backend_, start + n, start);
+        if (all_logits) workspace_->reserve_logit_rows(std::min(workspace_->rows, n));
         std::vector<float> kept;
         kept.reserve(static_cast<size_t>((all_logits ? n : 1) * V));
         for (int64_t done = 0; done < n;) {
