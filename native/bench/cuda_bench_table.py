@@ -72,7 +72,7 @@ def main():
             parts.append(f"{ratio(t_o, t_c):.3f}x cuDNN")
         if ratio(t_o, gemm) is not None:
             parts.append(f"{ratio(t_o, gemm):.3f} of floor")
-        print(f"| causal attention N={n // 1024}K, TFLOP/s (ours f32 in, PyTorch bf16) | "
+        print(f"| causal attention N={n // 1024}K, TFLOP/s (ours f32 in, bf16 mma; PyTorch bf16) | "
               f"{cell(o, 'tflops')} | {cell(fl, 'tflops')} | {cell(cu, 'tflops')} | {fmt(gemm, 0)} | "
               f"{', '.join(parts) or '-'} |")
 
@@ -103,7 +103,7 @@ def main():
     if gqa_modes:
         modes = "; ".join(f"{k} {', '.join(sorted(v))}" for k, v in gqa_modes.items())
         print(f"PyTorch GQA: {modes}. Ours reads each KV head once per group "
-              "(no repeat) and takes f32 Q/K/V/out (CUDA cores, no tensor cores).")
+              "(no repeat) and takes f32 Q/K/V/out, rounded to bf16 for the tensor cores at D = 64/128.")
     for k in keys:
         o = ours.get("models", {}).get(k) or {}
         h = base.get("models", {}).get(k) or {}

@@ -126,7 +126,7 @@ struct AttentionResult {
     int64_t n;
     double seconds, tflops, max_rel_err;
     int reps;
-    bool checked;  // every element written and finite, sampled rows within 1e-4 of float64
+    bool checked;  // every element written and finite, sampled rows within 1e-2 of float64
 };
 
 // Our prefill kernel on one causal problem of each length in `lengths`. Q/K/V are drawn once for
@@ -173,7 +173,9 @@ std::vector<AttentionResult> bench_attention(const std::vector<int64_t>& lengths
         size_t unwritten = 0;
         for (size_t i = 0; i < out_floats; ++i) unwritten += !std::isfinite(out[i]);
         // Sampled rows (first, ragged middle, last; heads of different KV groups) against a
-        // float64 reference: f32 arithmetic should land far under 1e-4.
+        // float64 reference. D = 64/128 run on bf16 tensor cores (operands rounded to bf16: a few
+        // 1e-3 relative, as SDPA's own 2.5e-3), other head dims in f32 (far under 1e-4); 1e-2
+        // bounds both.
         double max_rel = 0;
         for (int64_t row : {int64_t(0), n / 3 + 7, n - 1}) {
             for (int h : {0, 13, Hq - 1}) {
@@ -207,7 +209,7 @@ std::vector<AttentionResult> bench_attention(const std::vector<int64_t>& lengths
             }
         }
         // A failed check is reported, not fatal: the table marks the timing as invalid.
-        const bool checked = unwritten == 0 && max_rel < 1e-4;
+        const bool checked = unwritten == 0 && max_rel < 1e-2;
         if (!checked)
             std::printf("attention N=%lld: CHECK FAILED: %zu elements unwritten or not finite, "
                         "relative error %.2e against the float64 reference\n", (long long)n,

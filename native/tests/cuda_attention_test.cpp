@@ -1,13 +1,17 @@
 // The CUDA attention kernels (attention/cuda_*.cu) against the CPU reference attention
 // (kernels/cpu/reference.h, double accumulation) on fresh random inputs: prefill at ragged row
 // counts, head dims from 16 to 256, GQA groups from 1 to 40, sliding windows; decode at every
-// split count from one chunk to more chunks than keys. The log-sum-exp is checked against a
-// double computation here.
+// split count from one chunk to more chunks than keys; the tensor-core prefill (head dims 64 and
+// 128) at ragged row counts around its tiles, GQA groups 1 to 8, windows on and off. The
+// log-sum-exp is checked against a double computation here.
 //
 // The GPU sees NaN at every cache position it must not read (past the last query's position, and
 // before the first query's window), so an out-of-range read shows as NaN. Outputs are poisoned.
 // Tolerance: f32 softmax and sums over at most a few thousand keys, exp2f within 2 ulp:
 // max |gpu - ref| / rms(ref) <= 2e-5; |lse - ref| <= 2e-5 (1 + |ref|).
+// The tensor-core prefill (head dims 64 and 128, bf16 operands) is checked by its own tests with
+// a bf16 tolerance (see kFlashTol). GuardedOutput's outputs are not 16-byte aligned, so
+// attention_prefill takes the f32 kernel in the tests that use it, at every head dim.
 #include <gtest/gtest.h>
 
 #if !defined(TANDEM_HAVE_CUDA)
@@ -18,6 +22,8 @@ TEST(CudaAttention, SkippedInABuildWithoutCuda) {
 
 #else
 
+#include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "attention/cuda_attention.h"
@@ -232,6 +238,139 @@ TEST(CudaAttention, BadShapesAreRefusedBeforeLaunch) {
     std::vector<float> scratch_host(1024, 0.0f);
     DeviceBuffer scratch = upload(scratch_host);
     EXPECT_THROW(attention_decode(a, 1, scratch.as<float>(), nullptr), Error);
+}
+
+// The tensor-core prefill rounds the pre-scaled Q, K, V and the probabilities P to bf16 (8
+// significant bits: each operand off by up to 2^-9 ~ 2e-3 relative, randomly signed) and
+// accumulates in f32. With |q|, |k| <= 2 and scale 1/sqrt(D), a score moves by a few 1e-3 and
+// so does each probability, relatively; every such error is carried by a term p_j v_j of the
+// row's output, so a row's error scales with the row itself: its norm-wise relative error stays
+// near 2^-9-ish (measured ~3e-3). Hence norm-wise bounds, per row and overall, not max |err| over
+// rms(ref): a long-context row averages many V rows and is ~1/sqrt(keys) smaller than a
+// short-context row, whose absolute bf16 error alone then reaches 2-4e-2 of the overall rms.
+// An indexing or masking bug gives errors of order 1.
+constexpr double kFlashTol = 1e-2;     // ||out - ref|| / ||ref|| over the whole output
+constexpr double kFlashRowTol = 3e-2;  // the same per (query, head) row
+constexpr double kFlashLseTol = 1e-2;  // |lse - ref| / (1 + |ref|)
+
+struct NormErrors {
+    double overall = 0, worst_row = 0;
+};
+
+NormErrors norm_errors(const std::vector<float>& got, const std::vector<float>& ref,
+                       int64_t row_len) {
+    NormErrors e;
+    double num = 0, den = 0;
+    for (size_t r0 = 0; r0 < ref.size(); r0 += size_t(row_len)) {
+        double rn = 0, rd = 0;
+        for (size_t i = r0; i < r0 + size_t(row_len); ++i) {
+            if (!std::isfinite(got[i])) return {INFINITY, INFINITY};
+            const double d = double(got[i]) - ref[i];
+            rn += d * d;
+            rd += double(ref[i]) * ref[i];
+        }
+        num += rn;
+        den += rd;
+        e.worst_row = std::max(e.worst_row, std::sqrt(rn / std::max(rd, 1e-30)));
+    }
+    e.overall = std::sqrt(num / std::max(den, 1e-30));
+    return e;
+}
+
+// An f32 output of `n` floats, 16-byte aligned as the tensor-core kernel needs (GuardedOutput's
+// is not), poisoned, with kAlignedGuard floats of poison on either side.
+class AlignedGuardedOutput {
+public:
+    static constexpr int64_t kAlignedGuard = 64;
+    explicit AlignedGuardedOutput(int64_t n)
+        : n_(n), buffer_(upload(std::vector<float>(size_t(n + 2 * kAlignedGuard), poison()))) {}
+    float* data() const { return buffer_.as<float>() + kAlignedGuard; }
+    ::testing::AssertionResult written_exactly() const {
+        const auto all = download<float>(buffer_.data(), size_t(n_ + 2 * kAlignedGuard));
+        for (size_t i = 0; i < all.size(); ++i) {
+            const bool inside = int64_t(i) >= kAlignedGuard && int64_t(i) < kAlignedGuard + n_;
+            if (inside && !std::isfinite(all[i]))
+                return ::testing::AssertionFailure()
+                       << "element " << i - kAlignedGuard << " not written: " << all[i];
+            if (!inside && !is_poison(all[i]))
+                return ::testing::AssertionFailure() << "guard float " << i << " overwritten";
+        }
+        return ::testing::AssertionSuccess();
+    }
+    std::vector<float> values() const {
+        return download<float>(buffer_.as<float>() + kAlignedGuard, size_t(n_));
+    }
+
+private:
+    int64_t n_;
+    DeviceBuffer buffer_;
+};
+
+TEST(CudaAttention, FlashPrefillMatchesReference) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(24);
+    // Ragged row counts around the 64-row query tile and 64-key tile, pos0 > 0, GQA groups 1, 2,
+    // 4 and 8, windows narrower than a tile, spanning several tiles, and off.
+    const Case cases[] = {
+        {1, 0, 4, 1, 64, 0},       {37, 11, 8, 2, 64, 0},     {70, 0, 4, 1, 128, 0},
+        {130, 5, 8, 1, 128, 0},    {200, 77, 4, 4, 64, 0},    {65, 0, 2, 2, 128, 0},
+        {300, 0, 8, 1, 64, 50},    {77, 500, 4, 1, 128, 64},  {129, 300, 8, 8, 128, 100},
+        {150, 0, 16, 2, 128, 0},   {63, 1000, 8, 8, 64, 0},   {100, 20, 4, 4, 64, 7},
+        {700, 900, 4, 1, 128, 0},  {513, 0, 8, 1, 64, 200},
+    };
+    double worst = 0, worst_row = 0, worst_lse = 0;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(describe(c));
+        const Inputs in = make_inputs(c, rng);
+        AlignedGuardedOutput out(c.n_new * c.heads * c.D), lse(c.n_new * c.heads);
+        const AttentionArgs a = args_for(c, in, out.data(), lse.data());
+        ASSERT_TRUE(flash_prefill_supports(a));
+        attention_prefill_flash(a, nullptr);
+        ASSERT_TRUE(out.written_exactly());
+        ASSERT_TRUE(lse.written_exactly());
+        const NormErrors error = norm_errors(out.values(), in.ref_out, c.D);
+        worst = std::max(worst, error.overall);
+        worst_row = std::max(worst_row, error.worst_row);
+        EXPECT_LE(error.overall, kFlashTol);
+        EXPECT_LE(error.worst_row, kFlashRowTol);
+        const auto got = lse.values();
+        for (size_t i = 0; i < got.size(); ++i) {
+            const double e = std::fabs(got[i] - in.ref_lse[i]) / (1.0 + std::fabs(in.ref_lse[i]));
+            worst_lse = std::max(worst_lse, e);
+            ASSERT_LE(e, kFlashLseTol) << "row " << i << ": " << got[i] << " vs " << in.ref_lse[i];
+        }
+
+        // attention_prefill dispatches here: the same inputs give the same bits (no lse too).
+        AlignedGuardedOutput again(c.n_new * c.heads * c.D);
+        attention_prefill(args_for(c, in, again.data(), nullptr), nullptr);
+        ASSERT_TRUE(again.written_exactly());
+        EXPECT_EQ(again.values(), out.values());
+    }
+    RecordProperty("worst_relative_error", sci(worst));
+    RecordProperty("worst_row_relative_error", sci(worst_row));
+    RecordProperty("worst_lse_error", sci(worst_lse));
+    std::printf("flash prefill vs reference: ||err||/||ref|| %.2e, worst row %.2e, lse %.2e\n",
+                worst, worst_row, worst_lse);
+}
+
+TEST(CudaAttention, FlashPrefillRefusesWhatItCannotRun) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(25);
+    const Case c{10, 0, 4, 2, 80, 0};
+    const Inputs in = make_inputs(c, rng);
+    AlignedGuardedOutput out(c.n_new * c.heads * c.D);
+    AttentionArgs a = args_for(c, in, out.data(), nullptr);
+    EXPECT_FALSE(flash_prefill_supports(a));
+    try {
+        attention_prefill_flash(a, nullptr);
+        FAIL() << "head_dim 80 accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), TDM_ERR_UNSUPPORTED);
+    }
+    a.head_dim = 64;  // supported, but an output that is not 16-byte aligned is not
+    a.out = out.data() + 1;
+    EXPECT_FALSE(flash_prefill_supports(a));
+    EXPECT_THROW(attention_prefill_flash(a, nullptr), Error);
 }
 
 }  // namespace

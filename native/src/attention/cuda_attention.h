@@ -5,7 +5,8 @@
 // Two kernels share one inner loop (cuda_attention_tile.cuh, an online softmax over tiles of
 // keys held in shared memory):
 //   - prefill: a block per (tile of query rows, KV head); the tiles of keys every row of the
-//     block fully sees skip the mask, the diagonal (and window-edge) tiles are masked.
+//     block fully sees skip the mask, the diagonal (and window-edge) tiles are masked. Head dims
+//     64 and 128 take a tensor-core kernel instead (cuda_flash_prefill.cu, bf16 mma.sync).
 //   - decode:  one query row per head; the visible keys are split into chunks over blocks, each
 //     writes its partial softmax (output and log-sum-exp), and a merge kernel combines them.
 #pragma once
@@ -31,8 +32,16 @@ struct AttentionArgs {
     float scale = 1.0f;    // multiplies q.k
 };
 
-// Any n_new (the forward pass uses it for prompts; decode() is faster for one row).
+// Any n_new (the forward pass uses it for prompts; decode() is faster for one row). Runs the
+// tensor-core kernel when flash_prefill_supports(args), else the f32 tiled kernel.
 void attention_prefill(const AttentionArgs& args, cudaStream_t stream);
+
+// The tensor-core prefill (cuda_flash_prefill.cu: bf16 operands, f32 accumulation) handles head
+// dims 64 and 128 with 16-byte aligned q, k_cache, v_cache and out.
+bool flash_prefill_supports(const AttentionArgs& args);
+
+// That kernel alone; throws TDM_ERR_UNSUPPORTED unless flash_prefill_supports(args).
+void attention_prefill_flash(const AttentionArgs& args, cudaStream_t stream);
 
 // How many chunks decode should split the keys into to occupy `multiprocessors` SMs.
 int decode_splits(const AttentionArgs& args, int multiprocessors);

@@ -81,6 +81,10 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(KernelArgs a) {
 void attention_prefill(const AttentionArgs& args, cudaStream_t stream) {
     const KernelArgs a = checked_kernel_args(args, "attention_prefill");
     if (a.n_new == 0) return;
+    if (flash_prefill_supports(args)) {
+        attention_prefill_flash(args, stream);
+        return;
+    }
     const int rows = a.n_new * a.group;
     const dim3 grid(unsigned((rows + kBlockM - 1) / kBlockM), unsigned(a.kv_heads));
     const size_t smem = SmemLayout{a.head_dim}.bytes();
