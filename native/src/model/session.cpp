@@ -89,8 +89,8 @@ void Session::prefill(const int32_t* tokens, int64_t n, bool all_logits,
         }
         cache_.reserve(*backend_, start + n, start);
         if (all_logits) workspace_->reserve_logit_rows(std::min(workspace_->rows, n));
-        std::vector<float> kept;
-        kept.reserve(static_cast<size_t>((all_logits ? n : 1) * V));
+        // Written straight into logits_ (clear() keeps its capacity: no allocation per decode step).
+        logits_.reserve(static_cast<size_t>((all_logits ? n : 1) * V));
         for (int64_t done = 0; done < n;) {
             const int64_t chunk = std::min(workspace_->rows, n - done);
             const bool last_chunk = done + chunk == n;
@@ -100,14 +100,13 @@ void Session::prefill(const int32_t* tokens, int64_t n, bool all_logits,
                 fail(TDM_ERR_CANCELLED, "cancelled by the abort callback");
             }
             if (rows > 0) {
-                size_t old = kept.size();
-                kept.resize(old + static_cast<size_t>(rows * V));
-                backend_->to_host(workspace_->logits, rows * V, kept.data() + old);
+                size_t old = logits_.size();
+                logits_.resize(old + static_cast<size_t>(rows * V));
+                backend_->to_host(workspace_->logits, rows * V, logits_.data() + old);
             }
             done += chunk;
             length_ = start + done;
         }
-        logits_ = std::move(kept);
         logit_rows_ = all_logits ? n : 1;
     } catch (...) {
         length_ = start;  // what the cache holds past `start` is garbage now; forget it
