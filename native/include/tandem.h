@@ -65,7 +65,8 @@ typedef enum tdm_status {
     TDM_ERR_DEVICE = 10,             /* the device reported an error (CUDA message included) */
     TDM_ERR_CANCELLED = 11,          /* an abort callback asked to stop (recoverable) */
     TDM_ERR_INVALID_STATE = 12,      /* e.g. asking for logits before any forward pass */
-    TDM_ERR_INTERNAL = 13            /* a bug: please report with tdm_last_error() */
+    TDM_ERR_INTERNAL = 13,           /* a bug: please report with tdm_last_error() */
+    TDM_ERR_CALLBACK = 14            /* a caller's callback (e.g. a routing policy) reported failure */
 } tdm_status;
 
 /* The message of the last failed call on this thread, or "" if none. The pointer is valid until
@@ -188,10 +189,19 @@ TDM_API tdm_status tdm_session_create(tdm_model* model, const tdm_session_option
 
 TDM_API void tdm_session_free(tdm_session* session);
 
-/* Attention method for a prefill. Decode is always dense. */
+/* Attention method for a prefill (ALGORITHMS.md sections 3 and 4). Decode is always dense. */
 typedef enum tdm_attention {
-    TDM_ATTENTION_DENSE = 0
+    TDM_ATTENTION_DENSE = 0,
+    TDM_ATTENTION_XATTENTION = 1,    /* antidiagonal block scoring, cumulative-threshold selection */
+    TDM_ATTENTION_FLEXPREFILL = 2    /* per-head query-aware or vertical-slash pattern, gamma coverage */
 } tdm_attention;
+
+/* Compatibility switches that reproduce quirks of the reference implementations (bit flags). */
+typedef enum tdm_sparse_compat {
+    TDM_SPARSE_COMPAT_NONE = 0,
+    TDM_SPARSE_COMPAT_FLEX_BUDGET_128 = 1,  /* FlexPrefill budgets use "// 128 + 1" whatever the block size */
+    TDM_SPARSE_COMPAT_FLEX_JSD_NAN = 2      /* FlexPrefill: 0 log 0 gives NaN, so such a head is vertical-slash */
+} tdm_sparse_compat;
 
 typedef struct tdm_prefill_options {
     uint32_t struct_size;
@@ -199,6 +209,17 @@ typedef struct tdm_prefill_options {
     int32_t attention;           /* tdm_attention; default TDM_ATTENTION_DENSE */
     tdm_abort_fn abort;          /* optional */
     void* abort_user_data;
+    /* Block-sparse prefill knobs (ignored for dense). Prompts shorter than a few blocks run dense. */
+    uint32_t block_size;         /* tokens per attention block: 64 or 128; default 128 */
+    uint32_t xattn_stride;       /* XAttention antidiagonal stride S (divides block_size); default 8 */
+    float xattn_threshold;       /* XAttention cumulative threshold tau in (0, 1]+; default 0.9 */
+    const float* xattn_thresholds; /* optional per-layer x per-head table [layers * heads], row-major;
+                                    overrides xattn_threshold; borrowed for the duration of the call */
+    float flex_gamma;            /* FlexPrefill coverage gamma in (0, 1]; default 0.95 */
+    float flex_tau;              /* FlexPrefill Jensen-Shannon distance threshold; default 0.1 */
+    uint32_t flex_min_budget;    /* FlexPrefill minimum budget in tokens; default 1024 */
+    uint32_t flex_max_budget;    /* FlexPrefill maximum budget in tokens; 0 = no cap (default) */
+    uint32_t sparse_compat;      /* tdm_sparse_compat flags; default 0 (the clean behaviour) */
 } tdm_prefill_options;
 
 TDM_API void tdm_prefill_options_init(tdm_prefill_options* options);
@@ -223,6 +244,13 @@ TDM_API tdm_status tdm_session_length(const tdm_session* session, uint64_t* out_
 
 /* The KV capacity and the context limit (min of capacity and max_position_embeddings). */
 TDM_API tdm_status tdm_session_capacity(const tdm_session* session, uint64_t* out_capacity);
+
+/* The attention density of the session's last prefill: for each layer and query head, the fraction of
+ * causal (query block, key block) pairs whose attention was computed (1 for dense). out receives
+ * layers * heads values, row-major by layer (out may be NULL when out_len is 0); out_mean (optional)
+ * receives their mean. Fails with TDM_ERR_INVALID_STATE before the first prefill. */
+TDM_API tdm_status tdm_session_attention_density(const tdm_session* session, float* out,
+                                                 uint64_t out_len, float* out_mean);
 
 /* Number of logit rows held (0 before the first forward, 1 after a decode, n after a prefill with
  * all_logits) and the vocabulary size. */
@@ -321,6 +349,178 @@ typedef struct tdm_score_entry {
 TDM_API tdm_status tdm_session_score(tdm_session* session, const int32_t* tokens,
                                      uint64_t n_tokens, uint32_t top_k, tdm_score_entry* out,
                                      const tdm_prefill_options* options);
+
+/* ------------------------------------------------------------------------------------------------
+ * Two-model decoding (ALGORITHMS.md sections 1.6, 2, 6, 7)
+ *
+ * A pair holds a small and a large model that share a tokenizer, one session (KV cache) for each,
+ * and the committed token sequence. Each session is kept in step lazily: before a model runs it
+ * prefills the tokens committed since it last ran (catch-up), and tokens it wrote that were not
+ * committed are rolled back (truncate). A pair is single-threaded, like a session.
+ * ----------------------------------------------------------------------------------------------*/
+
+typedef struct tdm_pair tdm_pair;
+
+/* Which model of a pair. */
+typedef enum tdm_pair_model {
+    TDM_PAIR_SMALL = 0,
+    TDM_PAIR_LARGE = 1
+} tdm_pair_model;
+
+typedef enum tdm_pair_mode {
+    TDM_MODE_LARGE = 0,          /* the large model alone */
+    TDM_MODE_SMALL = 1,          /* the small model alone */
+    TDM_MODE_SPECULATIVE = 2,    /* small drafts, large verifies: lossless (output distributed as large) */
+    TDM_MODE_RSTITCH = 3,        /* small writes; uncertain tokens are discarded and rewritten by large */
+    TDM_MODE_EAD = 4             /* windowed-entropy switching between the models */
+} tdm_pair_mode;
+
+/* The uncertainty signal a built-in routing rule compares with its threshold. */
+typedef enum tdm_route_signal {
+    TDM_SIGNAL_ENTROPY_NORMALIZED = 0, /* H / ln V in [0, 1]; uncertain when above the threshold */
+    TDM_SIGNAL_MAX_PROB = 1,           /* max probability; uncertain when BELOW the threshold */
+    TDM_SIGNAL_EU = 2,                 /* LogTokU epistemic uncertainty; uncertain when above */
+    TDM_SIGNAL_ENTROPY_BITS = 3        /* H / ln 2; uncertain when above (EAD's unit) */
+} tdm_route_signal;
+
+/* A built-in routing rule for R-Stitch and EAD, so native code needs no callback. */
+typedef struct tdm_route_policy {
+    uint32_t struct_size;
+    int32_t signal;              /* tdm_route_signal; default NORMALIZED for R-Stitch (EAD always uses bits) */
+    float threshold;             /* default 0.3 (R-Stitch, normalized entropy) or 1.5 (EAD, bits);
+                                    +inf never routes to the large model, -inf always does */
+    uint32_t window;             /* EAD rolling window w in tokens; default 5 */
+    uint32_t min_large_tokens;   /* EAD: tokens the large model writes before it may hand back; default 1 */
+    uint8_t regenerate_on_switch;/* EAD: the large model rewrites the token that triggered the switch; default 0 */
+    uint32_t handback_after;     /* R-Stitch: consecutive confident large tokens before handing back; default 1 */
+    uint32_t max_large_span;     /* R-Stitch: hand back after this many large tokens regardless; 0 = never (default) */
+} tdm_route_policy;
+
+TDM_API void tdm_route_policy_init(tdm_route_policy* policy, int32_t mode);
+
+/* What a routing callback sees: the proposal of the active model for the next position. */
+typedef struct tdm_route_info {
+    uint32_t struct_size;
+    int32_t active;              /* tdm_pair_model that proposed the token */
+    int32_t token;               /* the proposed token */
+    uint64_t position;           /* its index in the committed sequence (prompt included) */
+    uint32_t tokens_since_switch;/* tokens the active model has committed since it became active */
+    float window_mean_bits;      /* EAD rolling mean of the active model's entropy in bits, this step included */
+    tdm_token_stats stats;       /* temperature-1 statistics of the active model's distribution */
+} tdm_route_info;
+
+typedef enum tdm_route_decision {
+    TDM_ROUTE_KEEP = 0,          /* commit the token; the same model writes the next one */
+    TDM_ROUTE_KEEP_AND_SWITCH = 1, /* commit the token; the other model writes the next one */
+    TDM_ROUTE_DISCARD_AND_SWITCH = 2 /* drop the token; the other model writes this position */
+} tdm_route_decision;
+
+/* A routing policy as a callback: called once per decision (R-Stitch and EAD modes), on the calling
+ * thread, before tdm_pair_step returns. Returns a tdm_route_decision; any other value (e.g. -1 after
+ * the caller caught an error) stops the step with TDM_ERR_CALLBACK and leaves the pair as it was
+ * before that decision. Must not unwind. */
+typedef int32_t (*tdm_route_fn)(const tdm_route_info* info, void* user_data);
+
+typedef struct tdm_pair_options {
+    uint32_t struct_size;
+    int32_t mode;                /* tdm_pair_mode; default TDM_MODE_RSTITCH */
+    /* sampling, applied identically to both models (ALGORITHMS.md 2: required for losslessness) */
+    float temperature;           /* 0 = greedy (default); otherwise sampled */
+    int32_t top_k;               /* 0 = off */
+    float top_p;                 /* 1 = off */
+    uint64_t seed;               /* one seed for sampling and acceptance draws */
+    uint32_t stats_top_k;        /* K for the per-token statistics (LogTokU); default 2 */
+    uint32_t max_new_tokens;     /* stop after this many committed tokens; 0 = until the context is full */
+    uint8_t stop_at_eos;         /* stop after the model's end-of-sequence token; default 1 */
+    /* speculative decoding */
+    uint32_t draft_length;       /* gamma: drafts per verification; default 4 */
+    uint8_t adaptive_draft;      /* grow gamma after a fully accepted draft, shrink after an early reject; default 0 */
+    float draft_confidence;      /* stop drafting early when the small model's max prob falls below; 0 = off */
+    /* routing for R-Stitch and EAD: a built-in policy, or a callback that overrides it */
+    const tdm_route_policy* policy; /* NULL = tdm_route_policy_init defaults for the mode; copied at start */
+    tdm_route_fn route;          /* optional */
+    void* route_user_data;
+    tdm_abort_fn abort;          /* optional, checked between forward passes */
+    void* abort_user_data;
+} tdm_pair_options;
+
+TDM_API void tdm_pair_options_init(tdm_pair_options* options);
+
+/* What happened to a token. Records of every proposal are returned, the rejected ones included. */
+typedef enum tdm_token_outcome {
+    TDM_OUTCOME_WRITTEN = 0,     /* committed, written by a single model (small/large/R-Stitch/EAD) */
+    TDM_OUTCOME_ACCEPTED = 1,    /* speculative: a draft token the large model accepted (committed) */
+    TDM_OUTCOME_REJECTED = 2,    /* speculative: a draft token the large model rejected (not committed) */
+    TDM_OUTCOME_CORRECTED = 3,   /* speculative: the large model's token after a rejection (committed) */
+    TDM_OUTCOME_BONUS = 4,       /* speculative: the large model's free token after a full accept (committed) */
+    TDM_OUTCOME_DISCARDED = 5    /* routing: a proposal the policy dropped (not committed) */
+} tdm_token_outcome;
+
+typedef struct tdm_token_record {
+    int32_t token;
+    int32_t model;               /* tdm_pair_model that proposed or wrote it */
+    int32_t outcome;             /* tdm_token_outcome */
+    uint64_t position;           /* index in the sequence (prompt included) it was proposed for */
+    float entropy;               /* nats, temperature 1, of the distribution that produced it */
+    float entropy_normalized;    /* entropy / ln V */
+    float max_prob;
+    float au;                    /* LogTokU, K = stats_top_k */
+    float eu;
+} tdm_token_record;
+
+typedef struct tdm_pair_stats {
+    uint32_t struct_size;
+    uint64_t tokens_small;       /* committed tokens written by each model */
+    uint64_t tokens_large;
+    uint64_t drafted;            /* speculative: draft tokens proposed */
+    uint64_t accepted;           /* speculative: draft tokens accepted */
+    uint64_t verifications;      /* speculative: large-model verification passes */
+    double mean_accepted;        /* speculative: accepted drafts per verification */
+    uint64_t discarded;          /* routing: proposals dropped */
+    uint64_t switches;           /* routing: changes of the writing model */
+    uint64_t forwards_small;     /* forward passes (prefill, catch-up, decode) run by each model */
+    uint64_t forwards_large;
+    double seconds_small;        /* wall time spent in each model's forward passes */
+    double seconds_large;
+    double seconds_total;        /* wall time of all steps since tdm_pair_start, prefill included */
+} tdm_pair_stats;
+
+/* Pairs two models. Fails with TDM_ERR_INVALID_MODEL, naming the first difference, when their
+ * vocabulary sizes differ or when both folders hold a tokenizer.json and a token id maps to different
+ * texts (or special tokens differ). The pair keeps both models alive. session_options (may be NULL)
+ * apply to both sessions. */
+TDM_API tdm_status tdm_pair_create(tdm_model* small, tdm_model* large,
+                                   const tdm_session_options* session_options, tdm_pair** out_pair);
+
+TDM_API void tdm_pair_free(tdm_pair* pair);
+
+/* Starts a new generation: clears both caches, sets the committed sequence to the prompt and the
+ * options (copied; options may be NULL for the defaults). The prompt is prefilled by the model(s) the
+ * mode needs first. Fails with TDM_ERR_CONTEXT_FULL when the prompt does not fit. */
+TDM_API tdm_status tdm_pair_start(tdm_pair* pair, const int32_t* prompt, uint64_t n_prompt,
+                                  const tdm_pair_options* options);
+
+/* Largest number of records one tdm_pair_step can return with the started options. */
+TDM_API tdm_status tdm_pair_max_records(const tdm_pair* pair, uint64_t* out_count);
+
+/* Runs one decision: one token for large/small/R-Stitch/EAD (plus any discarded proposal), or one
+ * draft-and-verify round for speculative decoding. Writes the records in order into out (capacity at
+ * least tdm_pair_max_records) and sets *out_finished once generation has stopped (EOS committed,
+ * max_new_tokens reached, or the context is full); later steps then return no records. On failure
+ * (including TDM_ERR_CANCELLED and TDM_ERR_CALLBACK) the pair is as it was before the step. */
+TDM_API tdm_status tdm_pair_step(tdm_pair* pair, tdm_token_record* out, uint64_t capacity,
+                                 uint64_t* out_count, uint8_t* out_finished);
+
+/* Run statistics since tdm_pair_start. */
+TDM_API tdm_status tdm_pair_get_stats(const tdm_pair* pair, tdm_pair_stats* out);
+
+/* The committed sequence (prompt included): copies min(length, out_len) ids; *out_length = length. */
+TDM_API tdm_status tdm_pair_tokens(const tdm_pair* pair, int32_t* out, uint64_t out_len,
+                                   uint64_t* out_length);
+
+/* Borrowed session of one model (valid while the pair lives; do not free it). For inspection, e.g.
+ * checking that its cache length never exceeds the committed length. */
+TDM_API tdm_status tdm_pair_session(tdm_pair* pair, int32_t which, tdm_session** out_session);
 
 #ifdef __cplusplus
 } /* extern "C" */

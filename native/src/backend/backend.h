@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/error.h"
 #include "core/tensor.h"
 #include "tandem.h"
 
@@ -25,6 +26,19 @@ struct AttentionCall {
     int32_t heads, kv_heads, head_dim;
     int32_t window;     // sliding window (0 = none)
     float scale;
+};
+
+// Block-sparse settings of one layer's prefill attention, resolved from tdm_prefill_options.
+struct SparseAttention {
+    tdm_attention method = TDM_ATTENTION_DENSE;
+    int32_t block_size = 128;           // B: 64 or 128
+    int32_t xattn_stride = 8;           // S, divides B
+    const float* xattn_threshold = nullptr;  // [heads] for this layer, host memory
+    float flex_gamma = 0.95f;
+    float flex_tau = 0.1f;
+    int64_t flex_min_budget = 1024;     // tokens
+    int64_t flex_max_budget = 0;        // tokens; 0 = no cap
+    uint32_t compat = 0;                // tdm_sparse_compat flags
 };
 
 class Backend {
@@ -53,6 +67,18 @@ public:
                           float* v_cache) = 0;
     virtual void attention(const float* q, const float* k_cache, const float* v_cache,
                            const AttentionCall& call, float* out) = 0;
+    // Block-sparse prefill attention (ALGORITHMS.md 3 and 4): estimates which key blocks matter
+    // for each (query head, query block), selects them (attention/block_plan.h) and computes
+    // attention over those blocks only. density_host[heads] (host memory) receives, per query
+    // head, the fraction of causal blocks computed; the backend may write it asynchronously, so
+    // it is read only after the forward pass has finished (after to_host). Layers with a sliding
+    // window and calls too short for the method run dense (density 1).
+    virtual void attention_sparse(const float* q, const float* k_cache, const float* v_cache,
+                                  const AttentionCall& call, const SparseAttention& sparse,
+                                  float* out, float* density_host) {
+        (void)q, (void)k_cache, (void)v_cache, (void)call, (void)sparse, (void)out, (void)density_host;
+        fail(TDM_ERR_UNSUPPORTED, "block-sparse attention is not available on this backend");
+    }
     virtual void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld,
                         float* out) = 0;
     virtual void add_inplace(float* y, const float* x, int64_t n) = 0;

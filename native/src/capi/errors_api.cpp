@@ -29,6 +29,7 @@ TDM_API const char* tdm_status_name(int32_t status) {
         case TDM_ERR_CANCELLED: return "TDM_ERR_CANCELLED";
         case TDM_ERR_INVALID_STATE: return "TDM_ERR_INVALID_STATE";
         case TDM_ERR_INTERNAL: return "TDM_ERR_INTERNAL";
+        case TDM_ERR_CALLBACK: return "TDM_ERR_CALLBACK";
         default: return "TDM_ERR_UNKNOWN";
     }
 }

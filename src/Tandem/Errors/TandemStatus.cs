@@ -32,4 +32,6 @@ public enum TandemStatus
     InvalidState = 12,
     /// <summary>A bug in the core: please report it with the message.</summary>
     Internal = 13,
+    /// <summary>A caller's callback (e.g. a routing policy) reported failure.</summary>
+    Callback = 14,
 }

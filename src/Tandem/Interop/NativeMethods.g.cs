@@ -120,6 +120,16 @@ internal static unsafe partial class NativeMethods
     internal static partial tdm_status tdm_session_capacity(nint session, ulong* out_capacity);
 
     /// <summary>
+    /// The attention density of the session's last prefill: for each layer and query head, the fraction of
+    /// causal (query block, key block) pairs whose attention was computed (1 for dense). out receives
+    /// layers * heads values, row-major by layer (out may be NULL when out_len is 0); out_mean (optional)
+    /// receives their mean. Fails with TDM_ERR_INVALID_STATE before the first prefill.
+    /// </summary>
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial tdm_status tdm_session_attention_density(nint session, float* @out, ulong out_len, float* out_mean);
+
+    /// <summary>
     /// Number of logit rows held (0 before the first forward, 1 after a decode, n after a prefill with
     /// all_logits) and the vocabulary size.
     /// </summary>
@@ -194,6 +204,71 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     internal static partial tdm_status tdm_session_score(nint session, int* tokens, ulong n_tokens, uint top_k, tdm_score_entry* @out, tdm_prefill_options* options);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial void tdm_route_policy_init(tdm_route_policy* policy, int mode);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial void tdm_pair_options_init(tdm_pair_options* options);
+
+    /// <summary>
+    /// Pairs two models. Fails with TDM_ERR_INVALID_MODEL, naming the first difference, when their
+    /// vocabulary sizes differ or when both folders hold a tokenizer.json and a token id maps to different
+    /// texts (or special tokens differ). The pair keeps both models alive. session_options (may be NULL)
+    /// apply to both sessions.
+    /// </summary>
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial tdm_status tdm_pair_create(nint small, nint large, tdm_session_options* session_options, nint* out_pair);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial void tdm_pair_free(nint pair);
+
+    /// <summary>
+    /// Starts a new generation: clears both caches, sets the committed sequence to the prompt and the
+    /// options (copied; options may be NULL for the defaults). The prompt is prefilled by the model(s) the
+    /// mode needs first. Fails with TDM_ERR_CONTEXT_FULL when the prompt does not fit.
+    /// </summary>
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial tdm_status tdm_pair_start(nint pair, int* prompt, ulong n_prompt, tdm_pair_options* options);
+
+    /// <summary>Largest number of records one tdm_pair_step can return with the started options.</summary>
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial tdm_status tdm_pair_max_records(nint pair, ulong* out_count);
+
+    /// <summary>
+    /// Runs one decision: one token for large/small/R-Stitch/EAD (plus any discarded proposal), or one
+    /// draft-and-verify round for speculative decoding. Writes the records in order into out (capacity at
+    /// least tdm_pair_max_records) and sets *out_finished once generation has stopped (EOS committed,
+    /// max_new_tokens reached, or the context is full); later steps then return no records. On failure
+    /// (including TDM_ERR_CANCELLED and TDM_ERR_CALLBACK) the pair is as it was before the step.
+    /// </summary>
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial tdm_status tdm_pair_step(nint pair, tdm_token_record* @out, ulong capacity, ulong* out_count, byte* out_finished);
+
+    /// <summary>Run statistics since tdm_pair_start.</summary>
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial tdm_status tdm_pair_get_stats(nint pair, tdm_pair_stats* @out);
+
+    /// <summary>The committed sequence (prompt included): copies min(length, out_len) ids; *out_length = length.</summary>
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial tdm_status tdm_pair_tokens(nint pair, int* @out, ulong out_len, ulong* out_length);
+
+    /// <summary>
+    /// Borrowed session of one model (valid while the pair lives; do not free it). For inspection, e.g.
+    /// checking that its cache length never exceeds the committed length.
+    /// </summary>
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial tdm_status tdm_pair_session(nint pair, int which, nint* out_session);
 }
 
 internal enum tdm_status : int
@@ -237,6 +312,9 @@ internal enum tdm_status : int
 
     /// <summary>a bug: please report with tdm_last_error()</summary>
     TDM_ERR_INTERNAL = 13,
+
+    /// <summary>a caller's callback (e.g. a routing policy) reported failure</summary>
+    TDM_ERR_CALLBACK = 14,
 }
 
 internal enum tdm_device : int
@@ -252,10 +330,103 @@ internal enum tdm_dtype : int
     TDM_DTYPE_BF16 = 2,
 }
 
-/// <summary>Attention method for a prefill. Decode is always dense.</summary>
+/// <summary>Attention method for a prefill (ALGORITHMS.md sections 3 and 4). Decode is always dense.</summary>
 internal enum tdm_attention : int
 {
     TDM_ATTENTION_DENSE = 0,
+
+    /// <summary>antidiagonal block scoring, cumulative-threshold selection</summary>
+    TDM_ATTENTION_XATTENTION = 1,
+
+    /// <summary>per-head query-aware or vertical-slash pattern, gamma coverage</summary>
+    TDM_ATTENTION_FLEXPREFILL = 2,
+}
+
+/// <summary>Compatibility switches that reproduce quirks of the reference implementations (bit flags).</summary>
+internal enum tdm_sparse_compat : int
+{
+    TDM_SPARSE_COMPAT_NONE = 0,
+
+    /// <summary>FlexPrefill budgets use "// 128 + 1" whatever the block size</summary>
+    TDM_SPARSE_COMPAT_FLEX_BUDGET_128 = 1,
+
+    /// <summary>FlexPrefill: 0 log 0 gives NaN, so such a head is vertical-slash</summary>
+    TDM_SPARSE_COMPAT_FLEX_JSD_NAN = 2,
+}
+
+/// <summary>Which model of a pair.</summary>
+internal enum tdm_pair_model : int
+{
+    TDM_PAIR_SMALL = 0,
+    TDM_PAIR_LARGE = 1,
+}
+
+internal enum tdm_pair_mode : int
+{
+    /// <summary>the large model alone</summary>
+    TDM_MODE_LARGE = 0,
+
+    /// <summary>the small model alone</summary>
+    TDM_MODE_SMALL = 1,
+
+    /// <summary>small drafts, large verifies: lossless (output distributed as large)</summary>
+    TDM_MODE_SPECULATIVE = 2,
+
+    /// <summary>small writes; uncertain tokens are discarded and rewritten by large</summary>
+    TDM_MODE_RSTITCH = 3,
+
+    /// <summary>windowed-entropy switching between the models</summary>
+    TDM_MODE_EAD = 4,
+}
+
+/// <summary>The uncertainty signal a built-in routing rule compares with its threshold.</summary>
+internal enum tdm_route_signal : int
+{
+    /// <summary>H / ln V in [0, 1]; uncertain when above the threshold</summary>
+    TDM_SIGNAL_ENTROPY_NORMALIZED = 0,
+
+    /// <summary>max probability; uncertain when BELOW the threshold</summary>
+    TDM_SIGNAL_MAX_PROB = 1,
+
+    /// <summary>LogTokU epistemic uncertainty; uncertain when above</summary>
+    TDM_SIGNAL_EU = 2,
+
+    /// <summary>H / ln 2; uncertain when above (EAD's unit)</summary>
+    TDM_SIGNAL_ENTROPY_BITS = 3,
+}
+
+internal enum tdm_route_decision : int
+{
+    /// <summary>commit the token; the same model writes the next one</summary>
+    TDM_ROUTE_KEEP = 0,
+
+    /// <summary>commit the token; the other model writes the next one</summary>
+    TDM_ROUTE_KEEP_AND_SWITCH = 1,
+
+    /// <summary>drop the token; the other model writes this position</summary>
+    TDM_ROUTE_DISCARD_AND_SWITCH = 2,
+}
+
+/// <summary>What happened to a token. Records of every proposal are returned, the rejected ones included.</summary>
+internal enum tdm_token_outcome : int
+{
+    /// <summary>committed, written by a single model (small/large/R-Stitch/EAD)</summary>
+    TDM_OUTCOME_WRITTEN = 0,
+
+    /// <summary>speculative: a draft token the large model accepted (committed)</summary>
+    TDM_OUTCOME_ACCEPTED = 1,
+
+    /// <summary>speculative: a draft token the large model rejected (not committed)</summary>
+    TDM_OUTCOME_REJECTED = 2,
+
+    /// <summary>speculative: the large model's token after a rejection (committed)</summary>
+    TDM_OUTCOME_CORRECTED = 3,
+
+    /// <summary>speculative: the large model's free token after a full accept (committed)</summary>
+    TDM_OUTCOME_BONUS = 4,
+
+    /// <summary>routing: a proposal the policy dropped (not committed)</summary>
+    TDM_OUTCOME_DISCARDED = 5,
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -383,6 +554,39 @@ internal unsafe struct tdm_prefill_options
     public delegate* unmanaged[Cdecl]<void*, int> abort;
 
     public void* abort_user_data;
+
+    /// <summary>
+    /// Block-sparse prefill knobs (ignored for dense). Prompts shorter than a few blocks run dense.
+    /// tokens per attention block: 64 or 128; default 128
+    /// </summary>
+    public uint block_size;
+
+    /// <summary>XAttention antidiagonal stride S (divides block_size); default 8</summary>
+    public uint xattn_stride;
+
+    /// <summary>XAttention cumulative threshold tau in (0, 1]+; default 0.9</summary>
+    public float xattn_threshold;
+
+    /// <summary>
+    /// optional per-layer x per-head table [layers * heads], row-major;
+    /// overrides xattn_threshold; borrowed for the duration of the call
+    /// </summary>
+    public float* xattn_thresholds;
+
+    /// <summary>FlexPrefill coverage gamma in (0, 1]; default 0.95</summary>
+    public float flex_gamma;
+
+    /// <summary>FlexPrefill Jensen-Shannon distance threshold; default 0.1</summary>
+    public float flex_tau;
+
+    /// <summary>FlexPrefill minimum budget in tokens; default 1024</summary>
+    public uint flex_min_budget;
+
+    /// <summary>FlexPrefill maximum budget in tokens; 0 = no cap (default)</summary>
+    public uint flex_max_budget;
+
+    /// <summary>tdm_sparse_compat flags; default 0 (the clean behaviour)</summary>
+    public uint sparse_compat;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -455,4 +659,191 @@ internal unsafe struct tdm_score_entry
     public float au;
 
     public float eu;
+}
+
+/// <summary>A built-in routing rule for R-Stitch and EAD, so native code needs no callback.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct tdm_route_policy
+{
+    public uint struct_size;
+
+    /// <summary>tdm_route_signal; default NORMALIZED for R-Stitch (EAD always uses bits)</summary>
+    public int signal;
+
+    /// <summary>
+    /// default 0.3 (R-Stitch, normalized entropy) or 1.5 (EAD, bits);
+    /// +inf never routes to the large model, -inf always does
+    /// </summary>
+    public float threshold;
+
+    /// <summary>EAD rolling window w in tokens; default 5</summary>
+    public uint window;
+
+    /// <summary>EAD: tokens the large model writes before it may hand back; default 1</summary>
+    public uint min_large_tokens;
+
+    /// <summary>EAD: the large model rewrites the token that triggered the switch; default 0</summary>
+    public byte regenerate_on_switch;
+
+    /// <summary>R-Stitch: consecutive confident large tokens before handing back; default 1</summary>
+    public uint handback_after;
+
+    /// <summary>R-Stitch: hand back after this many large tokens regardless; 0 = never (default)</summary>
+    public uint max_large_span;
+}
+
+/// <summary>What a routing callback sees: the proposal of the active model for the next position.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct tdm_route_info
+{
+    public uint struct_size;
+
+    /// <summary>tdm_pair_model that proposed the token</summary>
+    public int active;
+
+    /// <summary>the proposed token</summary>
+    public int token;
+
+    /// <summary>its index in the committed sequence (prompt included)</summary>
+    public ulong position;
+
+    /// <summary>tokens the active model has committed since it became active</summary>
+    public uint tokens_since_switch;
+
+    /// <summary>EAD rolling mean of the active model's entropy in bits, this step included</summary>
+    public float window_mean_bits;
+
+    /// <summary>temperature-1 statistics of the active model's distribution</summary>
+    public tdm_token_stats stats;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct tdm_pair_options
+{
+    public uint struct_size;
+
+    /// <summary>tdm_pair_mode; default TDM_MODE_RSTITCH</summary>
+    public int mode;
+
+    /// <summary>
+    /// sampling, applied identically to both models (ALGORITHMS.md 2: required for losslessness)
+    /// 0 = greedy (default); otherwise sampled
+    /// </summary>
+    public float temperature;
+
+    /// <summary>0 = off</summary>
+    public int top_k;
+
+    /// <summary>1 = off</summary>
+    public float top_p;
+
+    /// <summary>one seed for sampling and acceptance draws</summary>
+    public ulong seed;
+
+    /// <summary>K for the per-token statistics (LogTokU); default 2</summary>
+    public uint stats_top_k;
+
+    /// <summary>stop after this many committed tokens; 0 = until the context is full</summary>
+    public uint max_new_tokens;
+
+    /// <summary>stop after the model's end-of-sequence token; default 1</summary>
+    public byte stop_at_eos;
+
+    /// <summary>
+    /// speculative decoding
+    /// gamma: drafts per verification; default 4
+    /// </summary>
+    public uint draft_length;
+
+    /// <summary>grow gamma after a fully accepted draft, shrink after an early reject; default 0</summary>
+    public byte adaptive_draft;
+
+    /// <summary>stop drafting early when the small model's max prob falls below; 0 = off</summary>
+    public float draft_confidence;
+
+    /// <summary>
+    /// routing for R-Stitch and EAD: a built-in policy, or a callback that overrides it
+    /// NULL = tdm_route_policy_init defaults for the mode; copied at start
+    /// </summary>
+    public tdm_route_policy* policy;
+
+    /// <summary>optional</summary>
+    public delegate* unmanaged[Cdecl]<tdm_route_info*, void*, int> route;
+
+    public void* route_user_data;
+
+    /// <summary>optional, checked between forward passes</summary>
+    public delegate* unmanaged[Cdecl]<void*, int> abort;
+
+    public void* abort_user_data;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct tdm_token_record
+{
+    public int token;
+
+    /// <summary>tdm_pair_model that proposed or wrote it</summary>
+    public int model;
+
+    /// <summary>tdm_token_outcome</summary>
+    public int outcome;
+
+    /// <summary>index in the sequence (prompt included) it was proposed for</summary>
+    public ulong position;
+
+    /// <summary>nats, temperature 1, of the distribution that produced it</summary>
+    public float entropy;
+
+    /// <summary>entropy / ln V</summary>
+    public float entropy_normalized;
+
+    public float max_prob;
+
+    /// <summary>LogTokU, K = stats_top_k</summary>
+    public float au;
+
+    public float eu;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct tdm_pair_stats
+{
+    public uint struct_size;
+
+    /// <summary>committed tokens written by each model</summary>
+    public ulong tokens_small;
+
+    public ulong tokens_large;
+
+    /// <summary>speculative: draft tokens proposed</summary>
+    public ulong drafted;
+
+    /// <summary>speculative: draft tokens accepted</summary>
+    public ulong accepted;
+
+    /// <summary>speculative: large-model verification passes</summary>
+    public ulong verifications;
+
+    /// <summary>speculative: accepted drafts per verification</summary>
+    public double mean_accepted;
+
+    /// <summary>routing: proposals dropped</summary>
+    public ulong discarded;
+
+    /// <summary>routing: changes of the writing model</summary>
+    public ulong switches;
+
+    /// <summary>forward passes (prefill, catch-up, decode) run by each model</summary>
+    public ulong forwards_small;
+
+    public ulong forwards_large;
+
+    /// <summary>wall time spent in each model's forward passes</summary>
+    public double seconds_small;
+
+    public double seconds_large;
+
+    /// <summary>wall time of all steps since tdm_pair_start, prefill included</summary>
+    public double seconds_total;
 }

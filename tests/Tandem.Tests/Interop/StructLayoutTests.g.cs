@@ -121,14 +121,23 @@ public sealed unsafe class StructLayoutTests
         const BindingFlags instanceFields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(sizeof(tdm_prefill_options), Is.EqualTo(32), "sizeof(tdm_prefill_options)");
-            Assert.That(typeof(tdm_prefill_options).GetFields(instanceFields), Has.Length.EqualTo(5), "fields of tdm_prefill_options");
+            Assert.That(sizeof(tdm_prefill_options), Is.EqualTo(80), "sizeof(tdm_prefill_options)");
+            Assert.That(typeof(tdm_prefill_options).GetFields(instanceFields), Has.Length.EqualTo(14), "fields of tdm_prefill_options");
             Assert.That((byte*)&value.struct_size - start, Is.EqualTo(0), "offsetof(tdm_prefill_options, struct_size)");
             Assert.That((byte*)&value.all_logits - start, Is.EqualTo(4), "offsetof(tdm_prefill_options, all_logits)");
             Assert.That(Marshal.SizeOf(typeof(tdm_prefill_options).GetField("all_logits")!.FieldType), Is.EqualTo(1), "tdm_prefill_options.all_logits must cross the boundary as one byte");
             Assert.That((byte*)&value.attention - start, Is.EqualTo(8), "offsetof(tdm_prefill_options, attention)");
             Assert.That((byte*)&value.abort - start, Is.EqualTo(16), "offsetof(tdm_prefill_options, abort)");
             Assert.That((byte*)&value.abort_user_data - start, Is.EqualTo(24), "offsetof(tdm_prefill_options, abort_user_data)");
+            Assert.That((byte*)&value.block_size - start, Is.EqualTo(32), "offsetof(tdm_prefill_options, block_size)");
+            Assert.That((byte*)&value.xattn_stride - start, Is.EqualTo(36), "offsetof(tdm_prefill_options, xattn_stride)");
+            Assert.That((byte*)&value.xattn_threshold - start, Is.EqualTo(40), "offsetof(tdm_prefill_options, xattn_threshold)");
+            Assert.That((byte*)&value.xattn_thresholds - start, Is.EqualTo(48), "offsetof(tdm_prefill_options, xattn_thresholds)");
+            Assert.That((byte*)&value.flex_gamma - start, Is.EqualTo(56), "offsetof(tdm_prefill_options, flex_gamma)");
+            Assert.That((byte*)&value.flex_tau - start, Is.EqualTo(60), "offsetof(tdm_prefill_options, flex_tau)");
+            Assert.That((byte*)&value.flex_min_budget - start, Is.EqualTo(64), "offsetof(tdm_prefill_options, flex_min_budget)");
+            Assert.That((byte*)&value.flex_max_budget - start, Is.EqualTo(68), "offsetof(tdm_prefill_options, flex_max_budget)");
+            Assert.That((byte*)&value.sparse_compat - start, Is.EqualTo(72), "offsetof(tdm_prefill_options, sparse_compat)");
         }
     }
 
@@ -194,6 +203,129 @@ public sealed unsafe class StructLayoutTests
     }
 
     [Test]
+    public void tdm_route_policy_has_the_layout_clang_computed()
+    {
+        tdm_route_policy value = default;
+        byte* start = (byte*)&value;
+        const BindingFlags instanceFields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(sizeof(tdm_route_policy), Is.EqualTo(32), "sizeof(tdm_route_policy)");
+            Assert.That(typeof(tdm_route_policy).GetFields(instanceFields), Has.Length.EqualTo(8), "fields of tdm_route_policy");
+            Assert.That((byte*)&value.struct_size - start, Is.EqualTo(0), "offsetof(tdm_route_policy, struct_size)");
+            Assert.That((byte*)&value.signal - start, Is.EqualTo(4), "offsetof(tdm_route_policy, signal)");
+            Assert.That((byte*)&value.threshold - start, Is.EqualTo(8), "offsetof(tdm_route_policy, threshold)");
+            Assert.That((byte*)&value.window - start, Is.EqualTo(12), "offsetof(tdm_route_policy, window)");
+            Assert.That((byte*)&value.min_large_tokens - start, Is.EqualTo(16), "offsetof(tdm_route_policy, min_large_tokens)");
+            Assert.That((byte*)&value.regenerate_on_switch - start, Is.EqualTo(20), "offsetof(tdm_route_policy, regenerate_on_switch)");
+            Assert.That(Marshal.SizeOf(typeof(tdm_route_policy).GetField("regenerate_on_switch")!.FieldType), Is.EqualTo(1), "tdm_route_policy.regenerate_on_switch must cross the boundary as one byte");
+            Assert.That((byte*)&value.handback_after - start, Is.EqualTo(24), "offsetof(tdm_route_policy, handback_after)");
+            Assert.That((byte*)&value.max_large_span - start, Is.EqualTo(28), "offsetof(tdm_route_policy, max_large_span)");
+        }
+    }
+
+    [Test]
+    public void tdm_route_info_has_the_layout_clang_computed()
+    {
+        tdm_route_info value = default;
+        byte* start = (byte*)&value;
+        const BindingFlags instanceFields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(sizeof(tdm_route_info), Is.EqualTo(840), "sizeof(tdm_route_info)");
+            Assert.That(typeof(tdm_route_info).GetFields(instanceFields), Has.Length.EqualTo(7), "fields of tdm_route_info");
+            Assert.That((byte*)&value.struct_size - start, Is.EqualTo(0), "offsetof(tdm_route_info, struct_size)");
+            Assert.That((byte*)&value.active - start, Is.EqualTo(4), "offsetof(tdm_route_info, active)");
+            Assert.That((byte*)&value.token - start, Is.EqualTo(8), "offsetof(tdm_route_info, token)");
+            Assert.That((byte*)&value.position - start, Is.EqualTo(16), "offsetof(tdm_route_info, position)");
+            Assert.That((byte*)&value.tokens_since_switch - start, Is.EqualTo(24), "offsetof(tdm_route_info, tokens_since_switch)");
+            Assert.That((byte*)&value.window_mean_bits - start, Is.EqualTo(28), "offsetof(tdm_route_info, window_mean_bits)");
+            Assert.That((byte*)&value.stats - start, Is.EqualTo(32), "offsetof(tdm_route_info, stats)");
+        }
+    }
+
+    [Test]
+    public void tdm_pair_options_has_the_layout_clang_computed()
+    {
+        tdm_pair_options value = default;
+        byte* start = (byte*)&value;
+        const BindingFlags instanceFields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(sizeof(tdm_pair_options), Is.EqualTo(96), "sizeof(tdm_pair_options)");
+            Assert.That(typeof(tdm_pair_options).GetFields(instanceFields), Has.Length.EqualTo(17), "fields of tdm_pair_options");
+            Assert.That((byte*)&value.struct_size - start, Is.EqualTo(0), "offsetof(tdm_pair_options, struct_size)");
+            Assert.That((byte*)&value.mode - start, Is.EqualTo(4), "offsetof(tdm_pair_options, mode)");
+            Assert.That((byte*)&value.temperature - start, Is.EqualTo(8), "offsetof(tdm_pair_options, temperature)");
+            Assert.That((byte*)&value.top_k - start, Is.EqualTo(12), "offsetof(tdm_pair_options, top_k)");
+            Assert.That((byte*)&value.top_p - start, Is.EqualTo(16), "offsetof(tdm_pair_options, top_p)");
+            Assert.That((byte*)&value.seed - start, Is.EqualTo(24), "offsetof(tdm_pair_options, seed)");
+            Assert.That((byte*)&value.stats_top_k - start, Is.EqualTo(32), "offsetof(tdm_pair_options, stats_top_k)");
+            Assert.That((byte*)&value.max_new_tokens - start, Is.EqualTo(36), "offsetof(tdm_pair_options, max_new_tokens)");
+            Assert.That((byte*)&value.stop_at_eos - start, Is.EqualTo(40), "offsetof(tdm_pair_options, stop_at_eos)");
+            Assert.That(Marshal.SizeOf(typeof(tdm_pair_options).GetField("stop_at_eos")!.FieldType), Is.EqualTo(1), "tdm_pair_options.stop_at_eos must cross the boundary as one byte");
+            Assert.That((byte*)&value.draft_length - start, Is.EqualTo(44), "offsetof(tdm_pair_options, draft_length)");
+            Assert.That((byte*)&value.adaptive_draft - start, Is.EqualTo(48), "offsetof(tdm_pair_options, adaptive_draft)");
+            Assert.That(Marshal.SizeOf(typeof(tdm_pair_options).GetField("adaptive_draft")!.FieldType), Is.EqualTo(1), "tdm_pair_options.adaptive_draft must cross the boundary as one byte");
+            Assert.That((byte*)&value.draft_confidence - start, Is.EqualTo(52), "offsetof(tdm_pair_options, draft_confidence)");
+            Assert.That((byte*)&value.policy - start, Is.EqualTo(56), "offsetof(tdm_pair_options, policy)");
+            Assert.That((byte*)&value.route - start, Is.EqualTo(64), "offsetof(tdm_pair_options, route)");
+            Assert.That((byte*)&value.route_user_data - start, Is.EqualTo(72), "offsetof(tdm_pair_options, route_user_data)");
+            Assert.That((byte*)&value.abort - start, Is.EqualTo(80), "offsetof(tdm_pair_options, abort)");
+            Assert.That((byte*)&value.abort_user_data - start, Is.EqualTo(88), "offsetof(tdm_pair_options, abort_user_data)");
+        }
+    }
+
+    [Test]
+    public void tdm_token_record_has_the_layout_clang_computed()
+    {
+        tdm_token_record value = default;
+        byte* start = (byte*)&value;
+        const BindingFlags instanceFields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(sizeof(tdm_token_record), Is.EqualTo(48), "sizeof(tdm_token_record)");
+            Assert.That(typeof(tdm_token_record).GetFields(instanceFields), Has.Length.EqualTo(9), "fields of tdm_token_record");
+            Assert.That((byte*)&value.token - start, Is.EqualTo(0), "offsetof(tdm_token_record, token)");
+            Assert.That((byte*)&value.model - start, Is.EqualTo(4), "offsetof(tdm_token_record, model)");
+            Assert.That((byte*)&value.outcome - start, Is.EqualTo(8), "offsetof(tdm_token_record, outcome)");
+            Assert.That((byte*)&value.position - start, Is.EqualTo(16), "offsetof(tdm_token_record, position)");
+            Assert.That((byte*)&value.entropy - start, Is.EqualTo(24), "offsetof(tdm_token_record, entropy)");
+            Assert.That((byte*)&value.entropy_normalized - start, Is.EqualTo(28), "offsetof(tdm_token_record, entropy_normalized)");
+            Assert.That((byte*)&value.max_prob - start, Is.EqualTo(32), "offsetof(tdm_token_record, max_prob)");
+            Assert.That((byte*)&value.au - start, Is.EqualTo(36), "offsetof(tdm_token_record, au)");
+            Assert.That((byte*)&value.eu - start, Is.EqualTo(40), "offsetof(tdm_token_record, eu)");
+        }
+    }
+
+    [Test]
+    public void tdm_pair_stats_has_the_layout_clang_computed()
+    {
+        tdm_pair_stats value = default;
+        byte* start = (byte*)&value;
+        const BindingFlags instanceFields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(sizeof(tdm_pair_stats), Is.EqualTo(112), "sizeof(tdm_pair_stats)");
+            Assert.That(typeof(tdm_pair_stats).GetFields(instanceFields), Has.Length.EqualTo(14), "fields of tdm_pair_stats");
+            Assert.That((byte*)&value.struct_size - start, Is.EqualTo(0), "offsetof(tdm_pair_stats, struct_size)");
+            Assert.That((byte*)&value.tokens_small - start, Is.EqualTo(8), "offsetof(tdm_pair_stats, tokens_small)");
+            Assert.That((byte*)&value.tokens_large - start, Is.EqualTo(16), "offsetof(tdm_pair_stats, tokens_large)");
+            Assert.That((byte*)&value.drafted - start, Is.EqualTo(24), "offsetof(tdm_pair_stats, drafted)");
+            Assert.That((byte*)&value.accepted - start, Is.EqualTo(32), "offsetof(tdm_pair_stats, accepted)");
+            Assert.That((byte*)&value.verifications - start, Is.EqualTo(40), "offsetof(tdm_pair_stats, verifications)");
+            Assert.That((byte*)&value.mean_accepted - start, Is.EqualTo(48), "offsetof(tdm_pair_stats, mean_accepted)");
+            Assert.That((byte*)&value.discarded - start, Is.EqualTo(56), "offsetof(tdm_pair_stats, discarded)");
+            Assert.That((byte*)&value.switches - start, Is.EqualTo(64), "offsetof(tdm_pair_stats, switches)");
+            Assert.That((byte*)&value.forwards_small - start, Is.EqualTo(72), "offsetof(tdm_pair_stats, forwards_small)");
+            Assert.That((byte*)&value.forwards_large - start, Is.EqualTo(80), "offsetof(tdm_pair_stats, forwards_large)");
+            Assert.That((byte*)&value.seconds_small - start, Is.EqualTo(88), "offsetof(tdm_pair_stats, seconds_small)");
+            Assert.That((byte*)&value.seconds_large - start, Is.EqualTo(96), "offsetof(tdm_pair_stats, seconds_large)");
+            Assert.That((byte*)&value.seconds_total - start, Is.EqualTo(104), "offsetof(tdm_pair_stats, seconds_total)");
+        }
+    }
+
+    [Test]
     public void Enums_have_the_size_clang_computed()
     {
         using (Assert.EnterMultipleScope())
@@ -202,6 +334,12 @@ public sealed unsafe class StructLayoutTests
             Assert.That(sizeof(tdm_device), Is.EqualTo(4), "sizeof(tdm_device)");
             Assert.That(sizeof(tdm_dtype), Is.EqualTo(4), "sizeof(tdm_dtype)");
             Assert.That(sizeof(tdm_attention), Is.EqualTo(4), "sizeof(tdm_attention)");
+            Assert.That(sizeof(tdm_sparse_compat), Is.EqualTo(4), "sizeof(tdm_sparse_compat)");
+            Assert.That(sizeof(tdm_pair_model), Is.EqualTo(4), "sizeof(tdm_pair_model)");
+            Assert.That(sizeof(tdm_pair_mode), Is.EqualTo(4), "sizeof(tdm_pair_mode)");
+            Assert.That(sizeof(tdm_route_signal), Is.EqualTo(4), "sizeof(tdm_route_signal)");
+            Assert.That(sizeof(tdm_route_decision), Is.EqualTo(4), "sizeof(tdm_route_decision)");
+            Assert.That(sizeof(tdm_token_outcome), Is.EqualTo(4), "sizeof(tdm_token_outcome)");
         }
     }
 }
