@@ -388,7 +388,9 @@ typedef struct tdm_route_policy {
     uint32_t struct_size;
     int32_t signal;              /* tdm_route_signal; default NORMALIZED for R-Stitch (EAD always uses bits) */
     float threshold;             /* default 0.3 (R-Stitch, normalized entropy) or 1.5 (EAD, bits);
-                                    +inf never routes to the large model, -inf always does */
+                                    +inf never routes to the large model, -inf always does (for
+                                    MAX_PROB the other way round). EAD at -inf without
+                                    regenerate_on_switch still commits the small model's first token */
     uint32_t window;             /* EAD rolling window w in tokens; default 5 */
     uint32_t min_large_tokens;   /* EAD: tokens the large model writes before it may hand back; default 1 */
     uint8_t regenerate_on_switch;/* EAD: the large model rewrites the token that triggered the switch; default 0 */
@@ -434,8 +436,10 @@ typedef struct tdm_pair_options {
     uint8_t stop_at_eos;         /* stop after the model's end-of-sequence token; default 1 */
     /* speculative decoding */
     uint32_t draft_length;       /* gamma: drafts per verification; default 4 */
-    uint8_t adaptive_draft;      /* grow gamma after a fully accepted draft, shrink after an early reject; default 0 */
-    float draft_confidence;      /* stop drafting early when the small model's max prob falls below; 0 = off */
+    uint8_t adaptive_draft;      /* gamma + 1 after a fully accepted draft (up to 4 x draft_length, at most
+                                    256), gamma - 1 after a rejection in the draft's first half; default 0 */
+    float draft_confidence;      /* end the draft after a token whose max prob (temperature 1) is below
+                                    this (that token is still verified); 0 = off */
     /* routing for R-Stitch and EAD: a built-in policy, or a callback that overrides it */
     const tdm_route_policy* policy; /* NULL = tdm_route_policy_init defaults for the mode; copied at start */
     tdm_route_fn route;          /* optional */
@@ -448,7 +452,8 @@ TDM_API void tdm_pair_options_init(tdm_pair_options* options);
 
 /* What happened to a token. Records of every proposal are returned, the rejected ones included. */
 typedef enum tdm_token_outcome {
-    TDM_OUTCOME_WRITTEN = 0,     /* committed, written by a single model (small/large/R-Stitch/EAD) */
+    TDM_OUTCOME_WRITTEN = 0,     /* committed, written by a single model (small/large/R-Stitch/EAD; or
+                                    speculative when max_new_tokens or the context leaves room for one) */
     TDM_OUTCOME_ACCEPTED = 1,    /* speculative: a draft token the large model accepted (committed) */
     TDM_OUTCOME_REJECTED = 2,    /* speculative: a draft token the large model rejected (not committed) */
     TDM_OUTCOME_CORRECTED = 3,   /* speculative: the large model's token after a rejection (committed) */

@@ -5,9 +5,12 @@
 // 128) at ragged row counts around its tiles, GQA groups 1 to 8, windows on and off. The
 // log-sum-exp is checked against a double computation here.
 //
+// The KV cache is bf16 (as the CUDA backend keeps it): K and V are drawn, rounded to bf16, and the
+// reference reads the rounded values, so the tolerances below measure the kernels alone.
 // The GPU sees NaN at every cache position it must not read (past the last query's position, and
 // before the first query's window), so an out-of-range read shows as NaN. Outputs are poisoned.
-// Tolerance: f32 softmax and sums over at most a few thousand keys, exp2f within 2 ulp:
+// Tolerance of the f32 SIMT kernels: f32 softmax and sums over a few thousand keys, exp2f within
+// 2 ulp:
 // max |gpu - ref| / rms(ref) <= 2e-5; |lse - ref| <= 2e-5 (1 + |ref|).
 // The tensor-core prefill (head dims 64 and 128, bf16 operands) is checked by its own tests with
 // a bf16 tolerance (see kFlashTol). GuardedOutput's outputs are not 16-byte aligned, so
@@ -74,6 +77,14 @@ std::vector<double> reference_lse(const std::vector<float>& q, const std::vector
     return out;
 }
 
+// A bf16 NaN that no rounding produces: marks cache positions the GPU must not read.
+constexpr uint16_t kPoison16 = 0x7fad;
+
+std::vector<float> rounded_to_bf16(std::vector<float> v) {
+    for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
+    return v;
+}
+
 struct Inputs {
     int64_t capacity;
     std::vector<float> q, k, v;        // what the reference reads
@@ -88,8 +99,8 @@ Inputs make_inputs(const Case& c, std::mt19937& rng) {
     in.capacity = c.pos0 + c.n_new + 9;
     in.scale = 1.0f / std::sqrt(float(c.D));
     in.q = uniform(size_t(c.n_new * c.heads * c.D), rng, -2, 2);
-    in.k = uniform(size_t(c.kv_heads * in.capacity * c.D), rng, -2, 2);
-    in.v = uniform(in.k.size(), rng);
+    in.k = rounded_to_bf16(uniform(size_t(c.kv_heads * in.capacity * c.D), rng, -2, 2));
+    in.v = rounded_to_bf16(uniform(in.k.size(), rng));
     in.ref_out.assign(in.q.size(), 0.0f);
     const cpu::AttentionShape shape{c.n_new, c.pos0, in.capacity, c.heads, c.kv_heads, c.D,
                                     c.window, in.scale};
@@ -97,13 +108,13 @@ Inputs make_inputs(const Case& c, std::mt19937& rng) {
     in.ref_lse = reference_lse(in.q, in.k, c, in.capacity, in.scale);
 
     const int64_t first_visible = c.window > 0 ? std::max<int64_t>(0, c.pos0 - c.window + 1) : 0;
-    std::vector<float> k_gpu = in.k, v_gpu = in.v;
+    std::vector<uint16_t> k_gpu = to_bf16(in.k), v_gpu = to_bf16(in.v);
     for (int64_t h = 0; h < c.kv_heads; ++h) {
         for (int64_t p = 0; p < in.capacity; ++p) {
             if (p >= first_visible && p < c.pos0 + c.n_new) continue;
             for (int64_t d = 0; d < c.D; ++d) {
-                k_gpu[size_t((h * in.capacity + p) * c.D + d)] = poison();
-                v_gpu[size_t((h * in.capacity + p) * c.D + d)] = poison();
+                k_gpu[size_t((h * in.capacity + p) * c.D + d)] = kPoison16;
+                v_gpu[size_t((h * in.capacity + p) * c.D + d)] = kPoison16;
             }
         }
     }
@@ -115,8 +126,8 @@ Inputs make_inputs(const Case& c, std::mt19937& rng) {
 
 AttentionArgs args_for(const Case& c, const Inputs& in, float* out, float* lse) {
     return AttentionArgs{.q = in.d_q.as<float>(),
-                         .k_cache = in.d_k.as<float>(),
-                         .v_cache = in.d_v.as<float>(),
+                         .k_cache = in.d_k.as<uint16_t>(),
+                         .v_cache = in.d_v.as<uint16_t>(),
                          .out = out,
                          .lse = lse,
                          .n_new = c.n_new,
@@ -202,8 +213,8 @@ TEST(CudaAttention, PrefillWithoutLseAndDecodeSplitChoice) {
     EXPECT_LE(relative_error(out.logical(), in.ref_out), kTol);
 
     // Short caches are not split; long ones are, within the limits.
-    AttentionArgs a{.q = in.d_q.as<float>(), .k_cache = in.d_k.as<float>(),
-                    .v_cache = in.d_v.as<float>(), .out = out.data(), .lse = nullptr,
+    AttentionArgs a{.q = in.d_q.as<float>(), .k_cache = in.d_k.as<uint16_t>(),
+                    .v_cache = in.d_v.as<uint16_t>(), .out = out.data(), .lse = nullptr,
                     .n_new = 1, .pos0 = 10, .capacity = 200000, .heads = 32, .kv_heads = 8,
                     .head_dim = 128, .window = 0, .scale = 0.1f};
     EXPECT_EQ(decode_splits(a, 132), 1);
@@ -217,7 +228,7 @@ TEST(CudaAttention, BadShapesAreRefusedBeforeLaunch) {
     TDM_SKIP_WITHOUT_GPU();
     std::vector<float> one(1, 0.0f);
     DeviceBuffer b = upload(one);
-    AttentionArgs a{.q = b.as<float>(), .k_cache = b.as<float>(), .v_cache = b.as<float>(),
+    AttentionArgs a{.q = b.as<float>(), .k_cache = b.as<uint16_t>(), .v_cache = b.as<uint16_t>(),
                     .out = b.as<float>(), .lse = nullptr, .n_new = 1, .pos0 = 0, .capacity = 4,
                     .heads = 4, .kv_heads = 2, .head_dim = 300, .window = 0, .scale = 1.0f};
     try {
@@ -240,7 +251,7 @@ TEST(CudaAttention, BadShapesAreRefusedBeforeLaunch) {
     EXPECT_THROW(attention_decode(a, 1, scratch.as<float>(), nullptr), Error);
 }
 
-// The tensor-core prefill rounds the pre-scaled Q, K, V and the probabilities P to bf16 (8
+// The tensor-core prefill rounds the pre-scaled Q and the probabilities P to bf16 (8
 // significant bits: each operand off by up to 2^-9 ~ 2e-3 relative, randomly signed) and
 // accumulates in f32. With |q|, |k| <= 2 and scale 1/sqrt(D), a score moves by a few 1e-3 and
 // so does each probability, relatively; every such error is carried by a term p_j v_j of the
@@ -309,14 +320,16 @@ private:
 TEST(CudaAttention, FlashPrefillMatchesReference) {
     TDM_SKIP_WITHOUT_GPU();
     std::mt19937 rng(24);
-    // Ragged row counts around the 64-row query tile and 64-key tile, pos0 > 0, GQA groups 1, 2,
-    // 4 and 8, windows narrower than a tile, spanning several tiles, and off.
+    // Ragged row counts around the 128-row query tile and the 64-key (D = 64) and 32-key
+    // (D = 128) tiles, pos0 > 0 (aligned and not), GQA groups 1, 2, 4 and 8, windows narrower
+    // than a tile, spanning several tiles, and off.
     const Case cases[] = {
         {1, 0, 4, 1, 64, 0},       {37, 11, 8, 2, 64, 0},     {70, 0, 4, 1, 128, 0},
         {130, 5, 8, 1, 128, 0},    {200, 77, 4, 4, 64, 0},    {65, 0, 2, 2, 128, 0},
         {300, 0, 8, 1, 64, 50},    {77, 500, 4, 1, 128, 64},  {129, 300, 8, 8, 128, 100},
         {150, 0, 16, 2, 128, 0},   {63, 1000, 8, 8, 64, 0},   {100, 20, 4, 4, 64, 7},
-        {700, 900, 4, 1, 128, 0},  {513, 0, 8, 1, 64, 200},
+        {700, 900, 4, 1, 128, 0},  {513, 0, 8, 1, 64, 200},   {128, 128, 4, 2, 128, 0},
+        {255, 0, 2, 1, 128, 31},   {1000, 3000, 4, 2, 128, 0}, {383, 64, 4, 1, 64, 0},
     };
     double worst = 0, worst_row = 0, worst_lse = 0;
     for (const Case& c : cases) {

@@ -22,7 +22,8 @@ internal static class Cli
     public const int ExitUsage = 2;
     public const int ExitInterrupted = 130;
 
-    private static readonly CliCommand[] Commands = [InfoCommand.Command, GenerateCommand.Command, ScoreCommand.Command];
+    private static readonly CliCommand[] Commands =
+        [InfoCommand.Command, GenerateCommand.Command, ScoreCommand.Command, EntropyCommand.Command, EvalCommand.Command];
 
     /// <summary>Runs the command line as the console program would, without a terminal (no colours, no progress line).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, CliEnvironment.Plain);

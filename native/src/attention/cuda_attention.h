@@ -1,13 +1,16 @@
-// Dense causal attention on the GPU (f32 activations and f32 KV cache), the twin of
+// Causal attention on the GPU over a bf16 KV cache (f32 queries and outputs), the twin of
 // tdm::cpu::attention: grouped-query heads read their KV head without repeating it, Mistral's
 // sliding window, any head dimension up to kMaxHeadDim, and the log-sum-exp of every row.
 //
-// Two kernels share one inner loop (cuda_attention_tile.cuh, an online softmax over tiles of
-// keys held in shared memory):
-//   - prefill: a block per (tile of query rows, KV head); the tiles of keys every row of the
-//     block fully sees skip the mask, the diagonal (and window-edge) tiles are masked. Head dims
-//     64 and 128 take a tensor-core kernel instead (cuda_flash_prefill.cu, bf16 mma.sync).
-//   - decode:  one query row per head; the visible keys are split into chunks over blocks, each
+// Kernels:
+//   - prefill, head dims 64 and 128 (cuda_flash_prefill.cu): tensor cores (bf16 mma.sync, f32
+//     accumulation), K/V tiles copied straight from the bf16 cache into shared memory with a
+//     cp.async double buffer; the inner loop lives in cuda_flash_tile.cuh.
+//   - block-sparse prefill (cuda_block_sparse_prefill.cu): the same inner loop over the active key
+//     blocks of a BlockPlanView (attention/block_plan.h) instead of a range of keys.
+//   - prefill, any other head dim (cuda_prefill_attention.cu): an f32 SIMT tile loop
+//     (cuda_attention_tile.cuh) that widens the bf16 cache as it loads it.
+//   - decode: one query row per head; the visible keys are split into chunks over blocks, each
 //     writes its partial softmax (output and log-sum-exp), and a merge kernel combines them.
 #pragma once
 
@@ -15,33 +18,45 @@
 
 #include <cstdint>
 
+#include "attention/block_plan.h"
+
 namespace tdm::cuda {
 
 constexpr int kMaxHeadDim = 256;
 constexpr int kMaxDecodeSplits = 64;
 
 struct AttentionArgs {
-    const float* q;        // [n_new, heads, head_dim], queries at positions pos0 .. pos0+n_new-1
-    const float* k_cache;  // [kv_heads, capacity, head_dim]; positions 0 .. pos0+n_new-1 are valid
-    const float* v_cache;  // [kv_heads, capacity, head_dim]
-    float* out;            // [n_new, heads, head_dim]
-    float* lse;            // [n_new, heads]: log sum_j exp(scale q.k_j) over visible j; or null
+    const float* q;           // [n_new, heads, head_dim], queries at positions pos0 .. pos0+n_new-1
+    const uint16_t* k_cache;  // bf16 [kv_heads, capacity, head_dim]; 0 .. pos0+n_new-1 valid
+    const uint16_t* v_cache;  // bf16 [kv_heads, capacity, head_dim]
+    float* out;               // [n_new, heads, head_dim]
+    float* lse;               // [n_new, heads]: log sum_j exp(scale q.k_j) over visible j; or null
     int64_t n_new = 0, pos0 = 0, capacity = 0;
     int32_t heads = 0, kv_heads = 0, head_dim = 0;
-    int32_t window = 0;    // 0: the whole causal prefix; else keys j with pos - window < j <= pos
-    float scale = 1.0f;    // multiplies q.k
+    int32_t window = 0;       // 0: the whole causal prefix; else keys pos - window < j <= pos
+    float scale = 1.0f;       // multiplies q.k
 };
 
 // Any n_new (the forward pass uses it for prompts; decode() is faster for one row). Runs the
 // tensor-core kernel when flash_prefill_supports(args), else the f32 tiled kernel.
 void attention_prefill(const AttentionArgs& args, cudaStream_t stream);
 
-// The tensor-core prefill (cuda_flash_prefill.cu: bf16 operands, f32 accumulation) handles head
-// dims 64 and 128 with 16-byte aligned q, k_cache, v_cache and out.
+// The tensor-core prefill handles head dims 64 and 128 with 16-byte aligned q, k_cache, v_cache
+// and out.
 bool flash_prefill_supports(const AttentionArgs& args);
 
 // That kernel alone; throws TDM_ERR_UNSUPPORTED unless flash_prefill_supports(args).
 void attention_prefill_flash(const AttentionArgs& args, cudaStream_t stream);
+
+// Block-sparse causal prefill: query head h, query block r attends only to the key blocks listed
+// in plan row h * plan.q_blocks + (r - plan.first_q_block) (device memory); the diagonal block is
+// masked per token, the others are computed whole. Needs what flash_prefill_supports needs, no
+// sliding window, plan.heads == heads, block size 64 or 128, and a plan grid that matches the call
+// (first_q_block = pos0 / B, q_blocks covering pos0 .. pos0 + n_new - 1). Rows of a plan with no
+// visible key (an invalid plan) get zero output and lse = -inf; columns outside 0..r are ignored.
+// Nothing waits for the GPU.
+void attention_prefill_block_sparse(const AttentionArgs& args, const BlockPlanView& plan,
+                                    cudaStream_t stream);
 
 // How many chunks decode should split the keys into to occupy `multiprocessors` SMs.
 int decode_splits(const AttentionArgs& args, int multiprocessors);

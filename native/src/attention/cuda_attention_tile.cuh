@@ -5,7 +5,8 @@
 //
 // This is the straightforward f32 SIMT version: each lane scores one key of the tile against the
 // warp's rows, then owns head-dimension columns lane + 32 c of the output. It is correct at any
-// head dimension up to 256; the tensor-core (wgmma/TMA) kernels for D = 64 and 128 come next.
+// head dimension up to 256 (the bf16 cache is widened to f32 as a tile is loaded); head dims 64
+// and 128 take the tensor-core loop of cuda_flash_tile.cuh instead.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -56,8 +57,8 @@ struct SmemLayout {
 // the softmax runs in exp2.
 struct KernelArgs {
     const float* q;
-    const float* k_cache;
-    const float* v_cache;
+    const uint16_t* k_cache;  // bf16
+    const uint16_t* v_cache;  // bf16
     float* out;
     float* lse;
     int n_new, pos0, capacity;
@@ -150,20 +151,20 @@ __device__ __forceinline__ void load_q_tile(float* q_s, int D, float scale_log2,
     }
 }
 
-// Loads keys [key0, key0 + kBlockN) of one KV head into the K and V tiles. Keys at or past
-// key_end are never read: their tile rows are zero (their scores are masked, and a zero V row
-// keeps p * v finite).
+// Loads keys [key0, key0 + kBlockN) of one KV head (bf16) into the f32 K and V tiles. Keys at
+// or past key_end are never read: their tile rows are zero (their scores are masked, and a zero V
+// row keeps p * v finite).
 __device__ __forceinline__ void load_kv_tile(float* k_s, float* v_s,
-                                             const float* __restrict__ k_head,
-                                             const float* __restrict__ v_head, int key0,
+                                             const uint16_t* __restrict__ k_head,
+                                             const uint16_t* __restrict__ v_head, int key0,
                                              int key_end, int D) {
     for (int idx = threadIdx.x; idx < kBlockN * D; idx += kThreads) {
         const int j = idx / D, d = idx - j * D;
         float kv = 0.0f, vv = 0.0f;
         if (key0 + j < key_end) {
             const int64_t at = int64_t(key0 + j) * D + d;
-            kv = k_head[at];
-            vv = v_head[at];
+            kv = bf16_to_float(k_head[at]);
+            vv = bf16_to_float(v_head[at]);
         }
         k_s[j * (D + 1) + d] = kv;
         v_s[idx] = vv;

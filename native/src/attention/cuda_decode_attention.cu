@@ -50,8 +50,8 @@ decode_kernel(KernelArgs a, int splits, float* __restrict__ part_o,
 #pragma unroll
     for (int i = 0; i < kRowsPerWarp; ++i) pos_of_slot[i] = pos;
 
-    const float* k_head = a.k_cache + int64_t(kv_head) * a.capacity * D;
-    const float* v_head = a.v_cache + int64_t(kv_head) * a.capacity * D;
+    const uint16_t* k_head = a.k_cache + int64_t(kv_head) * a.capacity * D;
+    const uint16_t* v_head = a.v_cache + int64_t(kv_head) * a.capacity * D;
     RowState<kChunks> st;
     st.init();
     for (int key0 = key_begin; key0 < key_end; key0 += kBlockN) {

@@ -44,8 +44,8 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(KernelArgs a) {
     const int key_begin = a.window > 0 ? max(0, first_pos - a.window + 1) : 0;
     const int key_end = last_pos + 1;
 
-    const float* k_head = a.k_cache + int64_t(kv_head) * a.capacity * D;
-    const float* v_head = a.v_cache + int64_t(kv_head) * a.capacity * D;
+    const uint16_t* k_head = a.k_cache + int64_t(kv_head) * a.capacity * D;
+    const uint16_t* v_head = a.v_cache + int64_t(kv_head) * a.capacity * D;
     RowState<kChunks> st;
     st.init();
     for (int key0 = key_begin; key0 < key_end; key0 += kBlockN) {

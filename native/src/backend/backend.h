@@ -60,12 +60,16 @@ public:
     // In place on x [rows, heads, head_dim] at positions pos0 + r.
     virtual void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
                       const float* inv_freq_host) = 0;
-    // Copies k, v [n, kv_heads, head_dim] into the layer's caches [kv_heads, capacity, head_dim]
-    // at positions pos0 .. pos0 + n - 1.
+    // Bytes of one KV-cache element: the CPU keeps the cache in f32, the CUDA backend in bf16
+    // (half the bytes every decode step reads; its attention kernels run on bf16 operands anyway).
+    // Cache pointers are therefore untyped; allocate() buffers hold them (rounded up to floats).
+    virtual int64_t kv_element_bytes() const { return int64_t(sizeof(float)); }
+    // Copies k, v [n, kv_heads, head_dim] (f32) into the layer's caches
+    // [kv_heads, capacity, head_dim] (kv_element_bytes() each) at positions pos0 .. pos0 + n - 1.
     virtual void kv_store(const float* k, const float* v, int64_t n, int64_t pos0,
-                          int64_t capacity, int32_t kv_heads, int32_t head_dim, float* k_cache,
-                          float* v_cache) = 0;
-    virtual void attention(const float* q, const float* k_cache, const float* v_cache,
+                          int64_t capacity, int32_t kv_heads, int32_t head_dim, void* k_cache,
+                          void* v_cache) = 0;
+    virtual void attention(const float* q, const void* k_cache, const void* v_cache,
                            const AttentionCall& call, float* out) = 0;
     // Block-sparse prefill attention (ALGORITHMS.md 3 and 4): estimates which key blocks matter
     // for each (query head, query block), selects them (attention/block_plan.h) and computes
@@ -73,7 +77,7 @@ public:
     // head, the fraction of causal blocks computed; the backend may write it asynchronously, so
     // it is read only after the forward pass has finished (after to_host). Layers with a sliding
     // window and calls too short for the method run dense (density 1).
-    virtual void attention_sparse(const float* q, const float* k_cache, const float* v_cache,
+    virtual void attention_sparse(const float* q, const void* k_cache, const void* v_cache,
                                   const AttentionCall& call, const SparseAttention& sparse,
                                   float* out, float* density_host) {
         (void)q, (void)k_cache, (void)v_cache, (void)call, (void)sparse, (void)out, (void)density_host;
@@ -82,8 +86,8 @@ public:
     virtual void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld,
                         float* out) = 0;
     virtual void add_inplace(float* y, const float* x, int64_t n) = 0;
-    // dst[0..floats) = src[0..floats), both device memory.
-    virtual void copy(float* dst, const float* src, int64_t floats) = 0;
+    // dst[0..bytes) = src[0..bytes), both device memory.
+    virtual void copy(void* dst, const void* src, int64_t bytes) = 0;
     // Copies device floats to host memory (a plain copy on the CPU).
     virtual void to_host(const float* device_src, int64_t floats, float* host_dst) = 0;
 };

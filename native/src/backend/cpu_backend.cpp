@@ -4,6 +4,7 @@
 #include <new>
 #include <vector>
 
+#include "attention/cpu_sparse_attention.h"
 #include "backend/backend.h"
 #include "core/error.h"
 #include "kernels/cpu/kernels.h"
@@ -61,7 +62,10 @@ public:
     }
 
     void kv_store(const float* k, const float* v, int64_t n, int64_t pos0, int64_t capacity,
-                  int32_t kv_heads, int32_t head_dim, float* k_cache, float* v_cache) override {
+                  int32_t kv_heads, int32_t head_dim, void* k_cache_bytes,
+                  void* v_cache_bytes) override {
+        auto* k_cache = static_cast<float*>(k_cache_bytes);  // f32 cache (kv_element_bytes)
+        auto* v_cache = static_cast<float*>(v_cache_bytes);
         const size_t row_bytes = static_cast<size_t>(head_dim) * sizeof(float);
         for (int32_t h = 0; h < kv_heads; ++h) {
             for (int64_t r = 0; r < n; ++r) {
@@ -73,11 +77,21 @@ public:
         }
     }
 
-    void attention(const float* q, const float* k_cache, const float* v_cache,
+    void attention(const float* q, const void* k_cache, const void* v_cache,
                    const AttentionCall& c, float* out) override {
         cpu::AttentionShape s{c.n_new, c.pos0, c.capacity, c.heads, c.kv_heads, c.head_dim,
                               c.window, c.scale};
-        cpu::attention(q, k_cache, v_cache, s, out, pool_);
+        cpu::attention(q, static_cast<const float*>(k_cache), static_cast<const float*>(v_cache),
+                       s, out, pool_);
+    }
+
+    // Estimation, selection and the block-sparse kernel all run on this session's pool.
+    void attention_sparse(const float* q, const void* k_cache, const void* v_cache,
+                          const AttentionCall& c, const SparseAttention& sparse, float* out,
+                          float* density_host) override {
+        cpu::attention_sparse(q, static_cast<const float*>(k_cache),
+                              static_cast<const float*>(v_cache), c, sparse, out, density_host,
+                              pool_);
     }
 
     void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld,
@@ -93,8 +107,8 @@ public:
         });
     }
 
-    void copy(float* dst, const float* src, int64_t floats) override {
-        std::memmove(dst, src, static_cast<size_t>(floats) * sizeof(float));
+    void copy(void* dst, const void* src, int64_t bytes) override {
+        std::memmove(dst, src, static_cast<size_t>(bytes));
     }
 
     void to_host(const float* src, int64_t floats, float* dst) override {

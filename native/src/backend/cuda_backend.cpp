@@ -7,6 +7,7 @@
 #include <string>
 
 #include "attention/cuda_attention.h"
+#include "attention/cuda_sparse_prefill.h"
 #include "core/error.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device.h"
@@ -39,6 +40,7 @@ public:
         tokens_ = {};
         inv_freq_ = {};
         attention_scratch_ = {};
+        sparse_.reset();
         if (switched) (void)cudaSetDevice(previous);
     }
 
@@ -93,28 +95,41 @@ public:
                    stream());
     }
 
+    // The KV cache is bf16: half the bytes a decode step reads, and the tensor-core attention
+    // copies its tiles straight into shared memory.
+    int64_t kv_element_bytes() const override { return int64_t(sizeof(uint16_t)); }
+
     void kv_store(const float* k, const float* v, int64_t n, int64_t pos0, int64_t capacity,
-                  int32_t kv_heads, int32_t head_dim, float* k_cache, float* v_cache) override {
+                  int32_t kv_heads, int32_t head_dim, void* k_cache, void* v_cache) override {
         DeviceGuard guard(device_);
-        cuda::kv_store(k, v, n, pos0, capacity, kv_heads, head_dim, k_cache, v_cache, stream());
+        cuda::kv_store(k, v, n, pos0, capacity, kv_heads, head_dim,
+                       static_cast<uint16_t*>(k_cache), static_cast<uint16_t*>(v_cache),
+                       stream());
     }
 
-    void attention(const float* q, const float* k_cache, const float* v_cache,
+    // The kernels' view of one attention call (the cache holds bf16).
+    static cuda::AttentionArgs attention_args(const float* q, const void* k_cache,
+                                              const void* v_cache, const AttentionCall& c,
+                                              float* out) {
+        return cuda::AttentionArgs{.q = q,
+                                   .k_cache = static_cast<const uint16_t*>(k_cache),
+                                   .v_cache = static_cast<const uint16_t*>(v_cache),
+                                   .out = out,
+                                   .lse = nullptr,
+                                   .n_new = c.n_new,
+                                   .pos0 = c.pos0,
+                                   .capacity = c.capacity,
+                                   .heads = c.heads,
+                                   .kv_heads = c.kv_heads,
+                                   .head_dim = c.head_dim,
+                                   .window = c.window,
+                                   .scale = c.scale};
+    }
+
+    void attention(const float* q, const void* k_cache, const void* v_cache,
                    const AttentionCall& c, float* out) override {
         DeviceGuard guard(device_);
-        const cuda::AttentionArgs args{.q = q,
-                                       .k_cache = k_cache,
-                                       .v_cache = v_cache,
-                                       .out = out,
-                                       .lse = nullptr,
-                                       .n_new = c.n_new,
-                                       .pos0 = c.pos0,
-                                       .capacity = c.capacity,
-                                       .heads = c.heads,
-                                       .kv_heads = c.kv_heads,
-                                       .head_dim = c.head_dim,
-                                       .window = c.window,
-                                       .scale = c.scale};
+        const cuda::AttentionArgs args = attention_args(q, k_cache, v_cache, c, out);
         if (c.n_new == 1) {
             const int splits = cuda::decode_splits(args, multiprocessors_);
             attention_scratch_.reserve(size_t(cuda::decode_scratch_floats(args, splits)) *
@@ -123,6 +138,17 @@ public:
         } else {
             cuda::attention_prefill(args, stream());
         }
+    }
+
+    // Estimate -> plan -> block-sparse kernel on the stream (attention/cuda_sparse_prefill.h);
+    // density_host is filled asynchronously and complete after to_host.
+    void attention_sparse(const float* q, const void* k_cache, const void* v_cache,
+                          const AttentionCall& c, const SparseAttention& sparse, float* out,
+                          float* density_host) override {
+        DeviceGuard guard(device_);
+        const cuda::AttentionArgs args = attention_args(q, k_cache, v_cache, c, out);
+        if (!sparse_) sparse_ = std::make_unique<cuda::SparsePrefill>();
+        sparse_->run(args, sparse, density_host, stream());
     }
 
     void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld,
@@ -136,10 +162,10 @@ public:
         cuda::add_inplace(y, x, n, stream());
     }
 
-    void copy(float* dst, const float* src, int64_t floats) override {
+    void copy(void* dst, const void* src, int64_t bytes) override {
         DeviceGuard guard(device_);
-        TDM_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(floats) * sizeof(float),
-                                       cudaMemcpyDeviceToDevice, stream()));
+        TDM_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDeviceToDevice,
+                                       stream()));
     }
 
     void to_host(const float* device_src, int64_t floats, float* host_dst) override {
@@ -175,6 +201,7 @@ private:
     const float* inv_freq_source_ = nullptr;
     int64_t inv_freq_count_ = 0;
     cuda::DeviceBuffer attention_scratch_;  // decode's partial results per key split
+    std::unique_ptr<cuda::SparsePrefill> sparse_;  // block-sparse prefill state (first use)
 };
 
 }  // namespace

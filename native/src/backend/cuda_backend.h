@@ -2,12 +2,11 @@
 // model and the session include this without the CUDA headers. Compiled only when CMake found
 // nvcc (TANDEM_HAVE_CUDA).
 //
-// Precision: activations, the KV cache and every accumulation are f32; weights are bf16 on the
-// device (converted once at load from f32/f16/bf16 files). Matrix products round the activation
-// to bf16 as well (cuBLAS on the tensor cores, f32 accumulation).
-// The KV cache is f32 for now: Backend::allocate hands out f32 buffers to both backends and the
-// attention kernels then compute exactly the CPU twin's function; a bf16 cache (half the decode
-// bytes) comes with the tensor-core attention kernels.
+// Precision: activations and every accumulation are f32; weights are bf16 on the device
+// (converted once at load from f32/f16/bf16 files) and so is the KV cache (kv_element_bytes() is
+// 2: half the bytes of a decode step's attention, and the operand type of the tensor-core
+// attention). Matrix products round the activation to bf16 as well (cuBLAS on the tensor cores,
+// f32 accumulation); attention rounds Q and the probabilities to bf16 (f32 accumulation).
 #pragma once
 
 #include <cstdint>

@@ -7,6 +7,7 @@
 
 #include "capi/guard.h"
 #include "capi/handles.h"
+#include "capi/prefill_options.h"
 #include "uncertainty/token_stats.h"
 
 namespace {
@@ -20,19 +21,9 @@ const tdm::Session& session_of(const tdm_session* s) {
     return *s->session;
 }
 
-tdm_prefill_options prefill_options(const tdm_prefill_options* given) {
-    tdm_prefill_options defaults;
-    tdm_prefill_options_init(&defaults);
-    tdm_prefill_options o = tdm::capi::read_options(given, defaults, "tdm_prefill_options");
-    TDM_REQUIRE(o.attention == TDM_ATTENTION_DENSE, TDM_ERR_UNSUPPORTED,
-                "attention method " + std::to_string(o.attention) + " is not available");
-    return o;
-}
-
-std::function<bool()> abort_check(const tdm_prefill_options& o) {
-    if (o.abort == nullptr) return {};
-    return [fn = o.abort, user = o.abort_user_data] { return fn(user) != 0; };
-}
+using tdm::capi::abort_check;
+using tdm::capi::prefill_attention;
+using tdm::capi::read_prefill_options;
 
 }  // namespace
 
@@ -70,17 +61,17 @@ TDM_API void tdm_session_free(tdm_session* session) { delete session; }
 
 TDM_API void tdm_prefill_options_init(tdm_prefill_options* options) {
     if (options == nullptr) return;
-    *options = tdm_prefill_options{};
-    options->struct_size = sizeof(tdm_prefill_options);
-    options->attention = TDM_ATTENTION_DENSE;
+    tdm::capi::default_prefill_options(options);
 }
 
 TDM_API tdm_status tdm_session_prefill(tdm_session* session, const int32_t* tokens,
                                        uint64_t n_tokens, const tdm_prefill_options* options) {
     return tdm::capi::guarded([&] {
         tdm::Session& s = session_of(session);
-        const tdm_prefill_options o = prefill_options(options);
-        s.prefill(tokens, static_cast<int64_t>(n_tokens), o.all_logits != 0, abort_check(o));
+        const tdm_prefill_options o = read_prefill_options(options);
+        const tdm::PrefillAttention attention = prefill_attention(o, s.model().config());
+        s.prefill(tokens, static_cast<int64_t>(n_tokens), o.all_logits != 0, abort_check(o),
+                  &attention);
     });
 }
 
@@ -107,6 +98,26 @@ TDM_API tdm_status tdm_session_capacity(const tdm_session* session, uint64_t* ou
     return tdm::capi::guarded([&] {
         tdm::capi::require_not_null(out_capacity, "out_capacity");
         *out_capacity = static_cast<uint64_t>(session_of(session).capacity());
+    });
+}
+
+TDM_API tdm_status tdm_session_attention_density(const tdm_session* session, float* out,
+                                                 uint64_t out_len, float* out_mean) {
+    return tdm::capi::guarded([&] {
+        const std::vector<float>& d = session_of(session).attention_density();
+        TDM_REQUIRE(!d.empty(), TDM_ERR_INVALID_STATE,
+                    "no attention density yet: run a prefill first");
+        TDM_REQUIRE(out_len == 0 || out != nullptr, TDM_ERR_INVALID_ARGUMENT,
+                    "out is NULL but out_len is " + std::to_string(out_len));
+        TDM_REQUIRE(out_len == 0 || out_len >= d.size(), TDM_ERR_INVALID_ARGUMENT,
+                    "out_len " + std::to_string(out_len) + " is smaller than layers x heads (" +
+                        std::to_string(d.size()) + ")");
+        if (out_len > 0) std::memcpy(out, d.data(), d.size() * sizeof(float));
+        if (out_mean) {
+            double sum = 0;
+            for (float v : d) sum += v;
+            *out_mean = float(sum / double(d.size()));
+        }
     });
 }
 
@@ -150,7 +161,8 @@ TDM_API tdm_status tdm_session_score(tdm_session* session, const int32_t* tokens
     return tdm::capi::guarded([&] {
         tdm::Session& s = session_of(session);
         tdm::capi::require_not_null(out, "out");
-        tdm_prefill_options o = prefill_options(options);
+        tdm_prefill_options o = read_prefill_options(options);
+        const tdm::PrefillAttention attention = prefill_attention(o, s.model().config());
         const int64_t n = static_cast<int64_t>(n_tokens);
         const int64_t V = s.vocab();
         // Token 0 is predicted by the logits held before this call, if any.
@@ -159,7 +171,7 @@ TDM_API tdm_status tdm_session_score(tdm_session* session, const int32_t* tokens
             const float* last = s.logits(s.logit_rows() - 1);
             before.assign(last, last + V);
         }
-        s.prefill(tokens, n, /*all_logits=*/true, abort_check(o));
+        s.prefill(tokens, n, /*all_logits=*/true, abort_check(o), &attention);
         const float nan = std::numeric_limits<float>::quiet_NaN();
         tdm_token_stats stats{};
         for (int64_t i = 0; i < n; ++i) {

@@ -38,7 +38,8 @@ Workspace::~Workspace() {
 }
 
 bool forward(const Model& model, Backend& be, KVCache& cache, Workspace& ws, const int32_t* tokens,
-             int64_t n, int64_t pos0, int64_t logit_rows, const std::function<bool()>& abort) {
+             int64_t n, int64_t pos0, int64_t logit_rows, const std::function<bool()>& abort,
+             const SparsePrefill* sparse) {
     const ModelConfig& c = model.config();
     const ModelWeights& w = model.weights();
     const int64_t dim = c.hidden_size, hid = c.intermediate_size, D = c.head_dim;
@@ -69,7 +70,14 @@ bool forward(const Model& model, Backend& be, KVCache& cache, Workspace& ws, con
                            int32_t(D),
                            int32_t(c.window_for_layer(int64_t(l))),
                            1.0f / std::sqrt(float(D))};
-        be.attention(ws.q, cache.keys(int32_t(l)), cache.values(int32_t(l)), call, ws.att);
+        if (sparse) {  // block-sparse prefill: the backend estimates and selects the blocks
+            SparseAttention layer = sparse->settings;
+            layer.xattn_threshold = sparse->thresholds + l * call.heads;
+            be.attention_sparse(ws.q, cache.keys(int32_t(l)), cache.values(int32_t(l)), call,
+                                layer, ws.att, sparse->density + l * call.heads);
+        } else {
+            be.attention(ws.q, cache.keys(int32_t(l)), cache.values(int32_t(l)), call, ws.att);
+        }
         be.matmul(ws.att, n, qd, L.wo, L.bo, ws.proj, dim);
         be.add_inplace(ws.x, ws.proj, n * dim);
 

@@ -42,6 +42,15 @@ private:
     int64_t logit_rows_ = 0;
 };
 
+// Block-sparse attention for one forward pass (ALGORITHMS.md 3 and 4): layer l runs
+// Backend::attention_sparse with `settings`, its xattn_threshold pointing at row l of
+// `thresholds` [layers * heads], and writes its per-head density to density + l * heads (host).
+struct SparsePrefill {
+    SparseAttention settings;  // method != TDM_ATTENTION_DENSE; settings.xattn_threshold unused
+    const float* thresholds;   // [layers * heads]
+    float* density;            // [layers * heads]
+};
+
 // Runs tokens[0..n) at positions pos0..pos0+n-1 (n <= ws.rows), appending their keys and values to
 // the cache (which must have room), and writes logits for the last `logit_rows` of them
 // (0 <= logit_rows <= min(n, ws.logit_rows())) to ws.logits. `abort`, when set, is polled between
@@ -49,6 +58,6 @@ private:
 // pos0).
 bool forward(const Model& model, Backend& backend, KVCache& cache, Workspace& ws,
              const int32_t* tokens, int64_t n, int64_t pos0, int64_t logit_rows,
-             const std::function<bool()>& abort);
+             const std::function<bool()>& abort, const SparsePrefill* sparse = nullptr);
 
 }  // namespace tdm

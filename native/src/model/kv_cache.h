@@ -24,8 +24,9 @@ public:
 
     int64_t capacity() const { return capacity_; }   // the most positions it may ever hold
     int64_t allocated() const { return allocated_; } // positions the buffers hold now
-    float* keys(int32_t layer) { return keys_[layer]; }
-    float* values(int32_t layer) { return values_[layer]; }
+    // Untyped: elements of the backend's kv_element_bytes() (f32 on the CPU, bf16 on CUDA).
+    void* keys(int32_t layer) { return keys_[layer]; }
+    void* values(int32_t layer) { return values_[layer]; }
 
     void release(Backend& backend);
 
@@ -33,7 +34,7 @@ private:
     int32_t layers_, kv_heads_, head_dim_;
     int64_t capacity_;
     int64_t allocated_ = 0;
-    std::vector<float*> keys_, values_;
+    std::vector<float*> keys_, values_;  // allocate() buffers holding the elements
 };
 
 }  // namespace tdm

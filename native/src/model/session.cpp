@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "attention/block_grid.h"
 #include "core/error.h"
 
 #if defined(TANDEM_HAVE_CUDA)
@@ -76,8 +77,37 @@ void Session::check_tokens(const int32_t* tokens, int64_t n) const {
 }
 
 void Session::prefill(const int32_t* tokens, int64_t n, bool all_logits,
-                      const std::function<bool()>& abort) {
+                      const std::function<bool()>& abort, const PrefillAttention* attention) {
+    run(tokens, n, all_logits, abort, attention, /*record_density=*/true);
+}
+
+// Chunked prefill and block-sparse attention: each chunk is one forward call whose queries sit at
+// absolute positions start+done.. and whose keys are everything before them too; the block grid
+// of attention/block_plan.h is absolute, so a chunk is estimated and computed against the whole
+// prefix exactly as one long call would see it (only FlexPrefill's representative queries, the
+// last block of the chunk, are per chunk).
+void Session::run(const int32_t* tokens, int64_t n, bool all_logits,
+                  const std::function<bool()>& abort, const PrefillAttention* attention,
+                  bool record_density) {
     check_tokens(tokens, n);
+    const ModelConfig& config = model_->config();
+    const int64_t cells = config.num_hidden_layers * config.num_attention_heads;
+    const bool sparse = attention && attention->settings.method != TDM_ATTENTION_DENSE;
+    if (sparse && attention->settings.method == TDM_ATTENTION_XATTENTION) {
+        TDM_REQUIRE(int64_t(attention->xattn_thresholds.size()) == cells, TDM_ERR_INVALID_ARGUMENT,
+                    "the XAttention threshold table has " +
+                        std::to_string(attention->xattn_thresholds.size()) +
+                        " entries; the model needs layers x heads = " + std::to_string(cells));
+    }
+    // Each chunk's densities get their own slot: the backend may write them asynchronously, so
+    // they are read only after the last chunk's logits came to the host.
+    std::vector<float> chunk_density;
+    std::vector<double> chunk_pairs;
+    SparsePrefill plan_args{};
+    if (sparse) {
+        plan_args.settings = attention->settings;
+        plan_args.thresholds = attention->xattn_thresholds.data();
+    }
     const int64_t start = length_;
     const int64_t V = vocab();
     logits_.clear();
@@ -89,14 +119,22 @@ void Session::prefill(const int32_t* tokens, int64_t n, bool all_logits,
         }
         cache_.reserve(*backend_, start + n, start);
         if (all_logits) workspace_->reserve_logit_rows(std::min(workspace_->rows, n));
+        if (sparse) {  // sized once: earlier chunks' slots must not move
+            chunk_density.resize(size_t((n + workspace_->rows - 1) / workspace_->rows * cells));
+        }
         // Written straight into logits_ (clear() keeps its capacity: no allocation per decode step).
         logits_.reserve(static_cast<size_t>((all_logits ? n : 1) * V));
         for (int64_t done = 0; done < n;) {
             const int64_t chunk = std::min(workspace_->rows, n - done);
             const bool last_chunk = done + chunk == n;
             const int64_t rows = all_logits ? chunk : (last_chunk ? 1 : 0);
+            if (sparse) {
+                chunk_pairs.push_back(double(
+                    BlockGrid::of(start + done, chunk, attention->settings.block_size).causal_pairs()));
+                plan_args.density = chunk_density.data() + (chunk_pairs.size() - 1) * cells;
+            }
             if (!forward(*model_, *backend_, cache_, *workspace_, tokens + done, chunk,
-                         start + done, rows, abort)) {
+                         start + done, rows, abort, sparse ? &plan_args : nullptr)) {
                 fail(TDM_ERR_CANCELLED, "cancelled by the abort callback");
             }
             if (rows > 0) {
@@ -108,6 +146,20 @@ void Session::prefill(const int32_t* tokens, int64_t n, bool all_logits,
             length_ = start + done;
         }
         logit_rows_ = all_logits ? n : 1;
+        if (record_density) {
+            // Weighted by each chunk's causal block pairs: the density of the whole prompt.
+            density_.assign(size_t(cells), 1.0f);
+            if (sparse) {
+                double total = 0;
+                for (double p : chunk_pairs) total += p;
+                for (int64_t c = 0; c < cells; ++c) {
+                    double sum = 0;
+                    for (size_t k = 0; k < chunk_pairs.size(); ++k)
+                        sum += chunk_density[k * cells + c] * chunk_pairs[k];
+                    density_[c] = float(sum / total);
+                }
+            }
+        }
     } catch (...) {
         length_ = start;  // what the cache holds past `start` is garbage now; forget it
         logits_.clear();

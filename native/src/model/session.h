@@ -21,6 +21,13 @@ struct SessionConfig {
     int threads = 0;          // 0 = the model's default
 };
 
+// The attention of a prefill: dense, or block-sparse with its settings (tdm_prefill_options,
+// already validated) and the XAttention threshold of every layer and query head.
+struct PrefillAttention {
+    SparseAttention settings;              // settings.xattn_threshold is unused
+    std::vector<float> xattn_thresholds;   // [layers * heads]; only read for XAttention
+};
+
 class Session {
 public:
     Session(std::shared_ptr<const Model> model, const SessionConfig& config);
@@ -31,9 +38,11 @@ public:
     // Appends tokens and runs them as batches of at most kPrefillChunk rows. Keeps the logits of
     // the last token, or of every new token with all_logits. On any failure or abort the session
     // is rolled back to its length before the call (the held logits are then dropped).
+    // `attention` (null = dense) chooses block-sparse attention for every chunk; decode is dense.
     void prefill(const int32_t* tokens, int64_t n, bool all_logits,
-                 const std::function<bool()>& abort = {});
-    void decode(int32_t token) { prefill(&token, 1, false); }
+                 const std::function<bool()>& abort = {},
+                 const PrefillAttention* attention = nullptr);
+    void decode(int32_t token) { run(&token, 1, false, {}, nullptr, /*record_density=*/false); }
     void truncate(int64_t n);
 
     int64_t length() const { return length_; }
@@ -46,10 +55,18 @@ public:
 
     const Model& model() const { return *model_; }
 
+    // The attention density of the last successful prefill (decode steps do not count): for each
+    // layer and query head, row-major by layer, the fraction of causal (query block, key block)
+    // pairs computed, 1 for dense. Chunks are weighted by their causal block pairs. Empty before
+    // the first prefill.
+    const std::vector<float>& attention_density() const { return density_; }
+
     // Prefill batches: large enough for matrix-matrix speed, small enough to bound activations.
     static constexpr int64_t kPrefillChunk = 512;
 
 private:
+    void run(const int32_t* tokens, int64_t n, bool all_logits, const std::function<bool()>& abort,
+             const PrefillAttention* attention, bool record_density);
     void check_tokens(const int32_t* tokens, int64_t n) const;
     std::string context_limit_reason() const;
 
@@ -62,6 +79,7 @@ private:
     int64_t length_ = 0;
     std::vector<float> logits_;             // (logit_rows_, vocab), host copy
     int64_t logit_rows_ = 0;
+    std::vector<float> density_;            // (layers, heads) of the last prefill
 };
 
 }  // namespace tdm

@@ -30,11 +30,14 @@ internal static class ModelArguments
     };
 
     /// <summary>The model folder and load options, as written on the command line (usage errors here).</summary>
-    public static (string Path, ModelOptions Options) Bind(ParsedArguments args)
+    public static (string Path, ModelOptions Options) Bind(ParsedArguments args) => (args.Required(Model.Name), BindOptions(args));
+
+    /// <summary>--device and --threads, as written on the command line (usage errors here).</summary>
+    public static ModelOptions BindOptions(ParsedArguments args)
     {
         var device = args.Choice(Device.Name, Tandem.Device.Cpu, Devices);
         int threads = args.Int32(Threads.Name, 0);
-        return (args.Required(Model.Name), new ModelOptions(device, Threads: threads));
+        return new ModelOptions(device, Threads: threads);
     }
 
     /// <summary>Values that parse but are invalid (exit code 1).</summary>

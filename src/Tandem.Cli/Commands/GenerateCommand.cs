@@ -27,18 +27,25 @@ internal static class GenerateCommand
         $"keep the smallest set of tokens with mass >= P, in (0, 1], 1 = off (default: {DefaultTopP.ToString(CultureInfo.InvariantCulture)})");
     private static readonly OptionSpec Seed = new("--seed", "S", "random seed; the same seed gives the same text (default: a fresh seed each run)");
     private static readonly OptionSpec ShowUncertainty = new("--show-uncertainty", null,
-        "colour each token by epistemic (red) / aleatoric (yellow) uncertainty; [EU/AU] annotations when not a terminal or NO_COLOR is set");
+        "colour each token by epistemic (red) / aleatoric (yellow) uncertainty, a pair's large-model tokens bold and underlined; " +
+        "[EU/AU] annotations when not a terminal or NO_COLOR is set");
     private static readonly OptionSpec IgnoreEos = new("--ignore-eos", null, "do not stop at the model's end-of-sequence tokens");
 
     public static readonly CliCommand Command = new(
         new CommandSpec("generate",
-            "Stream a continuation of a prompt. Stops at an end-of-sequence token, at --max-tokens, or at the context limit.",
-            [ModelArguments.Model, Prompt, MaxTokens, Temperature, TopK, TopP, Seed, ModelArguments.Device, ModelArguments.Threads,
-             ShowUncertainty, ModelArguments.Json, IgnoreEos]),
+            "Stream a continuation of a prompt, from one model (--model) or from a small and a large model decoding together " +
+            "(without --model; the shipped demo pair by default). Stops at an end-of-sequence token, at --max-tokens, or at the context limit.",
+            [PairGenerateCommand.Model, Prompt, MaxTokens, Temperature, TopK, TopP, Seed, ModelArguments.Device, ModelArguments.Threads,
+             ShowUncertainty, ModelArguments.Json, IgnoreEos, .. AttentionArguments.Options, .. PairGenerateCommand.Options]),
         Execute);
 
     private static int Execute(ParsedArguments args, CommandContext context)
     {
+        if (PairGenerateCommand.Applies(args))
+        {
+            AttentionArguments.RequireAbsent(args, "a model pair (the prefill attention options need --model)");
+            return PairGenerateCommand.Execute(args, context);
+        }
         // Bind everything first, so that any value that does not parse is a usage error before any work is done.
         var (modelPath, modelOptions) = ModelArguments.Bind(args);
         string prompt = args.Required(Prompt.Name);
@@ -48,7 +55,10 @@ internal static class GenerateCommand
             TopK: args.Int32(TopK.Name, DefaultTopK),
             TopP: args.Single(TopP.Name, DefaultTopP),
             Seed: args.UInt64(Seed.Name, (ulong)Random.Shared.NextInt64()),
-            IgnoreEos: args.Flag(IgnoreEos.Name)); // sessions take --threads from the model options
+            IgnoreEos: args.Flag(IgnoreEos.Name)) // sessions take --threads from the model options
+        {
+            Prefill = AttentionArguments.Bind(args),
+        };
         bool json = args.Flag(ModelArguments.Json.Name);
         bool showUncertainty = args.Flag(ShowUncertainty.Name) && !json;
 
@@ -63,6 +73,7 @@ internal static class GenerateCommand
             throw new ArgumentException("--prompt is empty");
         }
         options.Sampling.Validate();
+        options.Prefill!.Validate();
 
         using var model = ModelArguments.Load(modelPath, modelOptions, context);
         var tokens = new List<GeneratedToken>();
@@ -70,7 +81,7 @@ internal static class GenerateCommand
         bool color = context.Environment.UseColor;
         var clock = Stopwatch.StartNew();
         var stream = model.GenerateAsync(prompt, options, context.Cancellation);
-        foreach (var token in Synchronously(stream))
+        foreach (var token in stream.Blocking())
         {
             tokens.Add(token);
             text.Append(token.Text);
@@ -125,25 +136,5 @@ internal static class GenerateCommand
                 $"seed {options.Seed}; stopped: {last.FinishDetail}"));
         }
         return 0;
-    }
-
-    /// <summary>
-    /// The command is a console program with no synchronization context: blocking on each step keeps it simple,
-    /// and the generator runs the native work on the thread pool anyway.
-    /// </summary>
-    private static IEnumerable<GeneratedToken> Synchronously(IAsyncEnumerable<GeneratedToken> stream)
-    {
-        var enumerator = stream.GetAsyncEnumerator();
-        try
-        {
-            while (enumerator.MoveNextAsync().AsTask().GetAwaiter().GetResult())
-            {
-                yield return enumerator.Current;
-            }
-        }
-        finally
-        {
-            enumerator.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        }
     }
 }

@@ -18,7 +18,7 @@ internal static class ScoreCommand
     public static readonly CliCommand Command = new(
         new CommandSpec("score",
             "Per token of a text: log-probability given the tokens before it, and the entropy (nats), AU and EU of that prediction.",
-            [ModelArguments.Model, Text, ModelArguments.Device, ModelArguments.Threads, ModelArguments.Json]),
+            [ModelArguments.Model, Text, ModelArguments.Device, ModelArguments.Threads, ModelArguments.Json, .. AttentionArguments.Options]),
         Execute);
 
     private static int Execute(ParsedArguments args, CommandContext context)
@@ -26,15 +26,18 @@ internal static class ScoreCommand
         var (modelPath, modelOptions) = ModelArguments.Bind(args);
         string text = args.Required(Text.Name);
         bool json = args.Flag(ModelArguments.Json.Name);
+        var prefill = AttentionArguments.Bind(args);
 
         ModelArguments.Validate(modelOptions);
+        prefill.Validate();
         if (text.Length == 0)
         {
             throw new ArgumentException("--text is empty");
         }
 
         using var model = ModelArguments.Load(modelPath, modelOptions, context);
-        var scored = model.Score(text, cancellationToken: context.Cancellation); // --threads: the model's default
+        // --threads: the model's default
+        var scored = model.Score(text, prefill, out var density, cancellationToken: context.Cancellation);
         var tokenizer = model.Tokenizer;
         if (json)
         {
@@ -54,6 +57,10 @@ internal static class ScoreCommand
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
+                w.WriteStartObject("attention");
+                w.WriteString("method", AttentionArguments.Name(prefill.Attention));
+                w.WriteNumber("density", Math.Round(density.Mean, 6));
+                w.WriteEndObject();
                 w.WriteEndObject();
             }));
             return 0;

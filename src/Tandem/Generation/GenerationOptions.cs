@@ -27,6 +27,9 @@ public sealed record GenerationOptions(
     /// <summary>The default of <see cref="MaxTokens"/>.</summary>
     public const int DefaultMaxTokens = 64;
 
+    /// <summary>The attention of the prompt's prefill (e.g. block-sparse for a long prompt); null = dense. Decode is dense.</summary>
+    public PrefillOptions? Prefill { get; init; }
+
     /// <summary>The sampler these options ask for.</summary>
     public SamplerOptions Sampling => new(Temperature, TopK, TopP, Seed);
 

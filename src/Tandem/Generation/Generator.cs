@@ -32,7 +32,7 @@ internal static class Generator
 
         Step step = await Task.Run(() =>
         {
-            session.Prefill(prompt, options: null, cancellationToken);
+            session.Prefill(prompt, options.Prefill is { } prefill ? prefill with { AllLogits = false } : null, cancellationToken);
             return SampleStep(sampler, session);
         }, cancellationToken).ConfigureAwait(false);
 

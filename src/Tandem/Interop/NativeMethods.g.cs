@@ -410,7 +410,10 @@ internal enum tdm_route_decision : int
 /// <summary>What happened to a token. Records of every proposal are returned, the rejected ones included.</summary>
 internal enum tdm_token_outcome : int
 {
-    /// <summary>committed, written by a single model (small/large/R-Stitch/EAD)</summary>
+    /// <summary>
+    /// committed, written by a single model (small/large/R-Stitch/EAD; or
+    /// speculative when max_new_tokens or the context leaves room for one)
+    /// </summary>
     TDM_OUTCOME_WRITTEN = 0,
 
     /// <summary>speculative: a draft token the large model accepted (committed)</summary>
@@ -672,7 +675,9 @@ internal unsafe struct tdm_route_policy
 
     /// <summary>
     /// default 0.3 (R-Stitch, normalized entropy) or 1.5 (EAD, bits);
-    /// +inf never routes to the large model, -inf always does
+    /// +inf never routes to the large model, -inf always does (for
+    /// MAX_PROB the other way round). EAD at -inf without
+    /// regenerate_on_switch still commits the small model's first token
     /// </summary>
     public float threshold;
 
@@ -755,10 +760,16 @@ internal unsafe struct tdm_pair_options
     /// </summary>
     public uint draft_length;
 
-    /// <summary>grow gamma after a fully accepted draft, shrink after an early reject; default 0</summary>
+    /// <summary>
+    /// gamma + 1 after a fully accepted draft (up to 4 x draft_length, at most
+    /// 256), gamma - 1 after a rejection in the draft's first half; default 0
+    /// </summary>
     public byte adaptive_draft;
 
-    /// <summary>stop drafting early when the small model's max prob falls below; 0 = off</summary>
+    /// <summary>
+    /// end the draft after a token whose max prob (temperature 1) is below
+    /// this (that token is still verified); 0 = off
+    /// </summary>
     public float draft_confidence;
 
     /// <summary>

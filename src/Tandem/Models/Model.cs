@@ -155,8 +155,17 @@ public sealed unsafe class Model : IDisposable
     /// <exception cref="ArgumentException">The text is empty, is not valid UTF-16 or has no tokens.</exception>
     /// <exception cref="ContextFullException">The text has more tokens than the session's context limit.</exception>
     public ScoredToken[] Score(string text, SessionOptions? sessionOptions = null, int topK = Uncertainty.DefaultTopK,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        Score(text, new PrefillOptions(), out _, sessionOptions, topK, cancellationToken);
+
+    /// <summary>
+    /// Scores <paramref name="text"/> with the attention of <paramref name="prefill"/> (e.g. block-sparse) and reports
+    /// the attention density of that prefill; see the overload without options.
+    /// </summary>
+    public ScoredToken[] Score(string text, PrefillOptions prefill, out AttentionDensity density,
+        SessionOptions? sessionOptions = null, int topK = Uncertainty.DefaultTopK, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(prefill);
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length == 0)
         {
@@ -170,7 +179,9 @@ public sealed unsafe class Model : IDisposable
             throw new ArgumentException("the text has no tokens", nameof(text));
         }
         using var session = CreateSession(sessionOptions);
-        return session.Score(ids, topK, cancellationToken);
+        var scored = session.Score(ids, prefill, topK, cancellationToken);
+        density = session.AttentionDensity;
+        return scored;
     }
 
     /// <summary>Releases this reference to the weights; open sessions keep them until they are disposed.</summary>

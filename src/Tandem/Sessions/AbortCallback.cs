@@ -23,6 +23,13 @@ internal unsafe ref struct AbortCallback
         }
     }
 
+    /// <summary>
+    /// The native abort function, for options the native side keeps beyond one call (a pair copies them at
+    /// <c>tdm_pair_start</c> and polls them in every step): its <c>user_data</c> must be a <see cref="GCHandle"/> to a
+    /// boxed <see cref="CancellationToken"/>, which the owner of those options frees when no call can use it any more.
+    /// </summary>
+    public static delegate* unmanaged[Cdecl]<void*, int> Function => &ShouldAbort;
+
     public void Dispose()
     {
         if (_token.IsAllocated)

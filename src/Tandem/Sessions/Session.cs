@@ -104,11 +104,12 @@ public sealed unsafe class Session : IDisposable
 
         tdm_prefill_options native;
         NativeMethods.tdm_prefill_options_init(&native);
-        native.all_logits = options?.AllLogits == true ? (byte)1 : (byte)0;
-        native.attention = (int)(options?.Attention ?? Attention.Dense);
+        (options ?? new PrefillOptions()).WriteTo(&native, _model, out float[]? thresholds);
         using var abort = new AbortCallback(cancellationToken, &native);
         fixed (int* p = tokens)
+        fixed (float* t = thresholds)
         {
+            native.xattn_thresholds = t;
             NativeStatus.Check(NativeMethods.tdm_session_prefill(lease.Pointer, p, (ulong)tokens.Length, &native), cancellationToken);
         }
     }
@@ -178,8 +179,17 @@ public sealed unsafe class Session : IDisposable
     /// <param name="topK">The LogTokU K, in [1, <see cref="Uncertainty.MaxTopK"/>].</param>
     /// <param name="cancellationToken">Polled between layers; on cancellation nothing is appended.</param>
     /// <exception cref="ContextFullException">The tokens do not fit; nothing is appended.</exception>
-    public ScoredToken[] Score(ReadOnlySpan<int> tokens, int topK = Uncertainty.DefaultTopK, CancellationToken cancellationToken = default)
+    public ScoredToken[] Score(ReadOnlySpan<int> tokens, int topK = Uncertainty.DefaultTopK, CancellationToken cancellationToken = default) =>
+        Score(tokens, new PrefillOptions(), topK, cancellationToken);
+
+    /// <summary>
+    /// Scores <paramref name="tokens"/> with the attention of <paramref name="options"/> (e.g. a block-sparse prefill;
+    /// <see cref="PrefillOptions.AllLogits"/> is implied); see the overload without options.
+    /// </summary>
+    public ScoredToken[] Score(ReadOnlySpan<int> tokens, PrefillOptions options, int topK = Uncertainty.DefaultTopK,
+        CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(options);
         RequireTokens(tokens);
         Uncertainty.RequireTopK(topK);
         cancellationToken.ThrowIfCancellationRequested();
@@ -187,11 +197,14 @@ public sealed unsafe class Session : IDisposable
 
         tdm_prefill_options native;
         NativeMethods.tdm_prefill_options_init(&native);
+        options.WriteTo(&native, _model, out float[]? thresholds);
         using var abort = new AbortCallback(cancellationToken, &native);
         var entries = new tdm_score_entry[tokens.Length];
         fixed (int* p = tokens)
         fixed (tdm_score_entry* e = entries)
+        fixed (float* t = thresholds)
         {
+            native.xattn_thresholds = t;
             NativeStatus.Check(
                 NativeMethods.tdm_session_score(lease.Pointer, p, (ulong)tokens.Length, (uint)topK, e, &native), cancellationToken);
         }
@@ -208,6 +221,31 @@ public sealed unsafe class Session : IDisposable
     /// <summary>Scores <paramref name="tokens"/> (e.g. from <see cref="TandemTokenizer.Encode"/>); see the span overload.</summary>
     public ScoredToken[] Score(IReadOnlyList<int> tokens, int topK = Uncertainty.DefaultTopK, CancellationToken cancellationToken = default) =>
         Score(Tokens.AsSpan(tokens), topK, cancellationToken);
+
+    /// <summary>Scores <paramref name="tokens"/> with the attention of <paramref name="options"/>; see the span overload.</summary>
+    public ScoredToken[] Score(IReadOnlyList<int> tokens, PrefillOptions options, int topK = Uncertainty.DefaultTopK,
+        CancellationToken cancellationToken = default) =>
+        Score(Tokens.AsSpan(tokens), options, topK, cancellationToken);
+
+    /// <summary>
+    /// The attention density of the last prefill or score (decode steps do not change it): per layer and query head,
+    /// the fraction of causal (query block, key block) pairs computed, 1 for dense attention.
+    /// </summary>
+    /// <exception cref="TandemException">No prefill has run yet (<see cref="TandemStatus.InvalidState"/>).</exception>
+    public AttentionDensity AttentionDensity
+    {
+        get
+        {
+            using var lease = Lease();
+            var values = new float[_model.Layers * _model.Heads];
+            float mean;
+            fixed (float* v = values)
+            {
+                NativeStatus.Check(NativeMethods.tdm_session_attention_density(lease.Pointer, v, (ulong)values.Length, &mean));
+            }
+            return new AttentionDensity(values, _model.Heads, mean);
+        }
+    }
 
     /// <summary>Frees the KV cache (and the model's weights if this was their last user).</summary>
     public void Dispose() => _handle.Dispose();

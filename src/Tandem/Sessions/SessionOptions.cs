@@ -6,17 +6,6 @@ namespace Tandem;
 /// <param name="Threads">CPU threads; 0 = the model's default.</param>
 public sealed record SessionOptions(int KvCapacity = 0, int Threads = 0);
 
-/// <summary>The attention method of a prefill (<c>tdm_attention</c>). Decode is always dense.</summary>
-public enum Attention
-{
-    Dense = 0,
-}
-
-/// <summary>How to run one prefill (<c>tdm_prefill_options</c>); the defaults are the native defaults.</summary>
-/// <param name="AllLogits">Keep the logits of every new position, not just the last.</param>
-/// <param name="Attention">The attention method.</param>
-public sealed record PrefillOptions(bool AllLogits = false, Attention Attention = Attention.Dense);
-
 /// <summary>
 /// The statistics of the distribution that predicted one token of a scored sequence. Every value is
 /// <see langword="null"/> where undefined: for the first token of a fresh session nothing predicted it.

@@ -153,7 +153,7 @@ public sealed class CliTests
 
         Assert.That(result.ExitCode, Is.Zero, result.ToString());
         using var json = JsonDocument.Parse(result.Out);
-        Assert.That(json.RootElement.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "tokens" }));
+        Assert.That(json.RootElement.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "tokens", "attention" }));
         var tokens = json.RootElement.GetProperty("tokens").EnumerateArray().ToArray();
         Assert.That(tokens.Select(t => t.GetProperty("id").GetInt32()), Is.EqualTo(prompt.Ids));
         foreach (var token in tokens)

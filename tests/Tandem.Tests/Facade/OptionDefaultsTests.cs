@@ -36,6 +36,15 @@ public sealed unsafe class OptionDefaultsTests
         var managed = new PrefillOptions();
         Assert.That(managed.AllLogits ? 1 : 0, Is.EqualTo(native.all_logits));
         Assert.That((int)managed.Attention, Is.EqualTo(native.attention));
+        Assert.That((uint)managed.BlockSize, Is.EqualTo(native.block_size));
+        Assert.That((uint)managed.XAttentionStride, Is.EqualTo(native.xattn_stride));
+        Assert.That(managed.XAttentionThreshold, Is.EqualTo(native.xattn_threshold));
+        Assert.That(managed.XAttentionThresholds is null, Is.EqualTo(native.xattn_thresholds == null));
+        Assert.That(managed.FlexGamma, Is.EqualTo(native.flex_gamma));
+        Assert.That(managed.FlexTau, Is.EqualTo(native.flex_tau));
+        Assert.That((uint)managed.FlexMinBudget, Is.EqualTo(native.flex_min_budget));
+        Assert.That((uint)managed.FlexMaxBudget, Is.EqualTo(native.flex_max_budget));
+        Assert.That((uint)managed.Compat, Is.EqualTo(native.sparse_compat));
     }
 
     [Test]

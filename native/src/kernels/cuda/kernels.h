@@ -38,10 +38,10 @@ void add_inplace(float* y, const float* x, int64_t n, cudaStream_t stream);
 void add_bias(float* y, int64_t rows, int64_t n, int64_t ldy, const VectorView& bias,
               cudaStream_t stream);
 
-// Writes k, v [n, kv_heads, head_dim] into caches [kv_heads, capacity, head_dim] at positions
-// pos0 .. pos0 + n - 1 (f32 caches, the layout the attention kernels read).
+// Writes k, v [n, kv_heads, head_dim] (f32) into caches [kv_heads, capacity, head_dim] at
+// positions pos0 .. pos0 + n - 1, rounded to bf16 (the cache the attention kernels read).
 void kv_store(const float* k, const float* v, int64_t n, int64_t pos0, int64_t capacity,
-              int32_t kv_heads, int32_t head_dim, float* k_cache, float* v_cache,
+              int32_t kv_heads, int32_t head_dim, uint16_t* k_cache, uint16_t* v_cache,
               cudaStream_t stream);
 
 // out[r, c] = bf16(x[r, c]) (round to nearest even) as a dense [rows, cols] matrix; x has row

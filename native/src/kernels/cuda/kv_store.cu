@@ -1,5 +1,6 @@
-// KV-cache append: the new rows' keys and values, [n, kv_heads, D] as the projections write them,
-// go to [kv_heads, capacity, D] so that each head's keys are contiguous for attention.
+// KV-cache append: the new rows' keys and values, [n, kv_heads, D] f32 as the projections write
+// them, go to [kv_heads, capacity, D] bf16 (rounded to nearest even) so that each head's keys are
+// contiguous for attention and the attention kernels copy them straight into shared memory.
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/kernels.h"
@@ -12,8 +13,8 @@ constexpr int kThreads = 256;
 
 __global__ void kv_store_kernel(const float* __restrict__ k, const float* __restrict__ v,
                                 int64_t n, int64_t pos0, int64_t capacity, int32_t kv_heads,
-                                int32_t head_dim, float* __restrict__ k_cache,
-                                float* __restrict__ v_cache) {
+                                int32_t head_dim, uint16_t* __restrict__ k_cache,
+                                uint16_t* __restrict__ v_cache) {
     const int64_t total = n * kv_heads * head_dim;
     for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
          e += int64_t(gridDim.x) * blockDim.x) {
@@ -21,15 +22,15 @@ __global__ void kv_store_kernel(const float* __restrict__ k, const float* __rest
         const int64_t rh = e / head_dim;  // row * kv_heads + head
         const int64_t r = rh / kv_heads, h = rh - r * kv_heads;
         const int64_t dst = (h * capacity + pos0 + r) * head_dim + d;
-        k_cache[dst] = k[e];
-        v_cache[dst] = v[e];
+        k_cache[dst] = float_to_bf16(k[e]);
+        v_cache[dst] = float_to_bf16(v[e]);
     }
 }
 
 }  // namespace
 
 void kv_store(const float* k, const float* v, int64_t n, int64_t pos0, int64_t capacity,
-              int32_t kv_heads, int32_t head_dim, float* k_cache, float* v_cache,
+              int32_t kv_heads, int32_t head_dim, uint16_t* k_cache, uint16_t* v_cache,
               cudaStream_t stream) {
     require_non_negative(n, "kv_store", "n");
     require_non_negative(pos0, "kv_store", "pos0");

@@ -1,0 +1,188 @@
+// Block-sparse prefill end to end on the GPU (issue 4, benchmark 3): XAttention (S = 8 and 16,
+// tau 0.9) and FlexPrefill (gamma 0.95, tau 0.1, min budget 1024), bf16 cache, B = 1, Hq = 32,
+// Hkv = 8, D = 128, causal, at 8K / 32K / 128K, on structured synthetic Q/K: an attention sink
+// (every query shares a direction with key 0), a local band (positional features whose dot
+// product decays with distance) and a few vertical stripes (keys sharing the sink direction).
+//
+// Each row times, with CUDA events, the estimation alone (estimate + select + plan) and the whole
+// call (estimation + block-sparse kernel), and our dense prefill on the same inputs; counters:
+// total_ms, estimate_ms, estimate_share, density (mean over heads), speedup_vs_ours_dense and
+// rel_err (||sparse - dense|| / ||dense|| over every 61st query row). run_sparse_bench.sh divides
+// the SDPA times measured in the same run by total_ms for the speedup over SDPA.
+//   tandem_bench --benchmark_filter=SparseE2E --benchmark_counters_tabular=true
+// Only in a CUDA build (the CPU build compiles this file to nothing).
+#if defined(TANDEM_HAVE_CUDA)
+
+#include <benchmark/benchmark.h>
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "attention/cuda_attention.h"
+#include "attention/cuda_sparse_estimation.h"
+#include "core/dtype.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/device_buffer.h"
+
+namespace tdm::cuda {
+namespace {
+
+constexpr int kHq = 32, kHkv = 8, kD = 128;
+
+struct Problem {
+    int64_t n = 0;
+    DeviceBuffer q, k, v, out, dense;
+};
+
+// Structured synthetic inputs (see the file comment), f32 queries and a bf16 cache.
+std::unique_ptr<Problem> make_problem(int64_t n) {
+    auto p = std::make_unique<Problem>();
+    p->n = n;
+    std::mt19937 rng(1234);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> u(kD), freq(16);
+    for (auto& x : u) x = g(rng) / std::sqrt(float(kD));
+    for (int f = 0; f < 16; ++f) freq[size_t(f)] = 1.0f / std::pow(256.0f, float(f) / 16.0f);
+    std::vector<char> stripe(size_t(n), 0);
+    for (int s = 0; s < 8; ++s) stripe[size_t(rng() % n)] = 1;
+    stripe[0] = 1;
+    std::vector<float> q(size_t(n) * kHq * kD);
+    std::vector<uint16_t> k(size_t(kHkv) * n * kD), v(k.size());
+    // dims 0..31: positional cos/sin pairs (local band); the rest noise; plus u on sink/stripes.
+    auto pos_feature = [&](int64_t i, int d) {
+        const int f = (d / 2) % 16;
+        const float a = float(i) * freq[size_t(f)];
+        return d % 2 == 0 ? std::cos(a) : std::sin(a);
+    };
+    for (int64_t i = 0; i < n; ++i)
+        for (int h = 0; h < kHq; ++h)
+            for (int d = 0; d < kD; ++d)
+                q[size_t((i * kHq + h) * kD + d)] =
+                    (d < 32 ? 1.6f * pos_feature(i, d) : 0.5f * g(rng)) + 24.0f * u[size_t(d)];
+    for (int h = 0; h < kHkv; ++h)
+        for (int64_t j = 0; j < n; ++j)
+            for (int d = 0; d < kD; ++d) {
+                const float kv = (d < 32 ? 1.6f * pos_feature(j, d) : 0.5f * g(rng)) +
+                                 (stripe[size_t(j)] ? 24.0f * u[size_t(d)] : 0.0f);
+                k[size_t((int64_t(h) * n + j) * kD + d)] = f32_to_bf16(kv);
+                v[size_t((int64_t(h) * n + j) * kD + d)] = f32_to_bf16(g(rng));
+            }
+    p->q = DeviceBuffer(q.size() * 4);
+    p->k = DeviceBuffer(k.size() * 2);
+    p->v = DeviceBuffer(v.size() * 2);
+    p->out = DeviceBuffer(q.size() * 4);
+    p->dense = DeviceBuffer(q.size() * 4);
+    TDM_CUDA_CHECK(cudaMemcpy(p->q.data(), q.data(), q.size() * 4, cudaMemcpyHostToDevice));
+    TDM_CUDA_CHECK(cudaMemcpy(p->k.data(), k.data(), k.size() * 2, cudaMemcpyHostToDevice));
+    TDM_CUDA_CHECK(cudaMemcpy(p->v.data(), v.data(), v.size() * 2, cudaMemcpyHostToDevice));
+    return p;
+}
+
+Problem& problem(int64_t n) {
+    static std::map<int64_t, std::unique_ptr<Problem>> cache;
+    if (cache.size() > 0 && cache.begin()->first != n) cache.clear();  // one size in memory at a time
+    auto& p = cache[n];
+    if (!p) p = make_problem(n);
+    return *p;
+}
+
+AttentionArgs args_of(Problem& p, float* out) {
+    return AttentionArgs{.q = p.q.as<float>(), .k_cache = p.k.as<uint16_t>(), .v_cache = p.v.as<uint16_t>(),
+                         .out = out, .lse = nullptr, .n_new = p.n, .pos0 = 0, .capacity = p.n,
+                         .heads = kHq, .kv_heads = kHkv, .head_dim = kD, .window = 0,
+                         .scale = 1.0f / std::sqrt(float(kD))};
+}
+
+// Median milliseconds of `reps` runs of fn on stream 0, timed with events.
+template <class F>
+double median_ms(F&& fn, int reps) {
+    cudaEvent_t a, b;
+    TDM_CUDA_CHECK(cudaEventCreate(&a));
+    TDM_CUDA_CHECK(cudaEventCreate(&b));
+    fn();  // warm-up (allocations, module load)
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r) {
+        TDM_CUDA_CHECK(cudaEventRecord(a, nullptr));
+        fn();
+        TDM_CUDA_CHECK(cudaEventRecord(b, nullptr));
+        TDM_CUDA_CHECK(cudaEventSynchronize(b));
+        float ms = 0;
+        TDM_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+        t.push_back(ms);
+    }
+    (void)cudaEventDestroy(a);
+    (void)cudaEventDestroy(b);
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+// method: 0 = XAttention S=8, 1 = XAttention S=16, 2 = FlexPrefill.
+void SparseE2E(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    const int method = int(state.range(1));
+    Problem& p = problem(n);
+    const int reps = n >= 65536 ? 3 : 7;
+    SparsePlanner planner;
+    const AttentionArgs sparse_args = args_of(p, p.out.as<float>());
+    const AttentionArgs dense_args = args_of(p, p.dense.as<float>());
+    const EstimateInputs in{.q = sparse_args.q, .k_cache = sparse_args.k_cache, .k_bf16 = true,
+                            .n_new = n, .pos0 = 0, .capacity = n, .heads = kHq, .kv_heads = kHkv,
+                            .head_dim = kD, .scale = sparse_args.scale};
+    auto estimate = [&]() -> BlockPlanView {
+        if (method == 2) {
+            const FlexPrefillParams fp{.block_size = 128, .gamma = 0.95f, .tau = 0.1f, .min_budget = 1024,
+                                       .max_budget = 0, .compat = 0};
+            return planner.flexprefill(in, fp, nullptr);
+        }
+        const XAttentionParams xp{.block_size = 128, .stride = method == 0 ? 8 : 16, .thresholds = nullptr,
+                                  .threshold = 0.9f};
+        return planner.xattention(in, xp, nullptr);
+    };
+    double total = 0, est = 0, dense = 0;
+    for (auto _ : state) {
+        est = median_ms([&] { (void)estimate(); }, reps);
+        total = median_ms([&] { attention_prefill_block_sparse(sparse_args, estimate(), nullptr); }, reps);
+        dense = median_ms([&] { attention_prefill(dense_args, nullptr); }, reps);
+        state.SetIterationTime(total * 1e-3);
+    }
+    // Density and error of the last run.
+    std::vector<float> density(kHq);
+    TDM_CUDA_CHECK(cudaMemcpy(density.data(), planner.density(), kHq * 4, cudaMemcpyDeviceToHost));
+    double mean_density = 0;
+    for (float d : density) mean_density += d / kHq;
+    const int64_t row = int64_t(kHq) * kD, step = 61, rows = (n + step - 1) / step;
+    std::vector<float> a(size_t(rows * row)), b(size_t(rows * row));
+    TDM_CUDA_CHECK(cudaMemcpy2D(a.data(), row * 4, p.out.data(), step * row * 4, row * 4, size_t(rows), cudaMemcpyDeviceToHost));
+    TDM_CUDA_CHECK(cudaMemcpy2D(b.data(), row * 4, p.dense.data(), step * row * 4, row * 4, size_t(rows), cudaMemcpyDeviceToHost));
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        num += double(a[i] - b[i]) * (a[i] - b[i]);
+        den += double(b[i]) * b[i];
+    }
+    state.counters["total_ms"] = total;
+    state.counters["estimate_ms"] = est;
+    state.counters["estimate_share"] = est / total;
+    state.counters["density"] = mean_density;
+    state.counters["dense_ms"] = dense;
+    state.counters["speedup_vs_ours_dense"] = dense / total;
+    state.counters["rel_err"] = std::sqrt(num / std::max(den, 1e-30));
+    state.SetLabel(method == 2 ? "flexprefill g0.95 t0.1 min1024" : method == 0 ? "xattention S8 t0.9" : "xattention S16 t0.9");
+}
+
+BENCHMARK(SparseE2E)
+    ->ArgsProduct({{8192, 32768, 131072}, {0, 1, 2}})
+    ->ArgNames({"n", "method"})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace tdm::cuda
+
+#endif  // TANDEM_HAVE_CUDA

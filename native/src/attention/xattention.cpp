@@ -1,0 +1,173 @@
+#include "attention/xattention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+#include "core/error.h"
+
+namespace tdm::xattn {
+namespace {
+
+// Dot product with several accumulators: a plain loop would be one serial chain of adds.
+float dot(const float* a, const float* b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; ++u) acc[u] += a[i + u] * b[i + u];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+// The reshaped query row i of head h, Q_r[i] = concat_t q[i*S + S-1-t], pre-multiplied by
+// scale / S, with zeros for positions outside the call: qr[t*D + d].
+void reshaped_query(const float* q, const AttentionCall& call, int32_t h, int64_t i, int32_t S,
+                    float* qr) {
+    const int64_t D = call.head_dim;
+    const float f = call.scale / float(S);
+    for (int32_t t = 0; t < S; ++t) {
+        const int64_t p = antidiagonal_query(i, t, S);
+        float* dst = qr + t * D;
+        if (p < call.pos0 || p >= call.pos0 + call.n_new) {
+            std::fill(dst, dst + D, 0.0f);
+            continue;
+        }
+        const float* src = q + ((p - call.pos0) * call.heads + h) * D;
+        for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * f;
+    }
+}
+
+// Q_r[i] . K_r[j]: the keys of column j are contiguous in the cache (t*D + d = k[j*S + t][d]);
+// keys past the last one (only in the last column) are zeros, so they are left out.
+float reshaped_dot(const float* qr, const float* k, int64_t keys, int64_t j, int32_t S, int64_t D) {
+    const int64_t first = j * S;
+    const int64_t real = std::min<int64_t>(S, keys - first);
+    return dot(qr, k + first * D, real * D);
+}
+
+void check_call(const AttentionCall& call, int32_t block_size, int32_t stride) {
+    TDM_REQUIRE(block_size > 0 && stride > 0 && block_size % stride == 0,
+                TDM_ERR_INVALID_ARGUMENT,
+                "xattention: stride " + std::to_string(stride) + " must divide the block size " +
+                    std::to_string(block_size));
+    TDM_REQUIRE(call.heads > 0 && call.kv_heads > 0 && call.heads % call.kv_heads == 0 &&
+                    call.head_dim > 0 && call.n_new > 0 && call.pos0 >= 0 &&
+                    call.pos0 + call.n_new <= call.capacity,
+                TDM_ERR_INVALID_ARGUMENT, "xattention: bad attention shape");
+}
+
+}  // namespace
+
+float antidiagonal_score(const float* q, const float* k_cache, const AttentionCall& call, int32_t h,
+                         int64_t i, int64_t j, int32_t S) {
+    const int64_t D = call.head_dim;
+    std::vector<float> qr(size_t(S) * D);
+    reshaped_query(q, call, h, i, S, qr.data());
+    const int32_t group = call.heads / call.kv_heads;
+    const float* k = k_cache + int64_t(h / group) * call.capacity * D;
+    return reshaped_dot(qr.data(), k, call.pos0 + call.n_new, j, S, D);
+}
+
+void block_scores(const float* q, const float* k_cache, const AttentionCall& call,
+                  int32_t block_size, int32_t stride, float* attn_sum, ThreadPool* pool) {
+    check_call(call, block_size, stride);
+    const BlockGrid grid = BlockGrid::of(call.pos0, call.n_new, block_size);
+    const int32_t S = stride, group = call.heads / call.kv_heads;
+    const int64_t D = call.head_dim, keys = grid.keys();
+    const int64_t rows_per_block = block_size / S;  // reshaped rows (and columns) per block
+    const int64_t first_row = call.pos0 / S, last_row = (keys - 1) / S;  // rows with real queries
+
+    auto run = [&](int64_t lo, int64_t hi) {
+        std::vector<float> qr(size_t(S) * D), score(size_t(last_row + 1));
+        std::vector<double> sums(size_t(grid.k_blocks));
+        for (int64_t task = lo; task < hi; ++task) {
+            const int32_t h = int32_t(task / grid.q_blocks);
+            const int32_t qi = int32_t(task % grid.q_blocks);
+            const int32_t r = grid.q_block(qi);
+            const float* k = k_cache + int64_t(h / group) * call.capacity * D;
+            std::fill(sums.begin(), sums.end(), 0.0);
+            const int64_t i0 = std::max(int64_t(r) * rows_per_block, first_row);
+            const int64_t i1 = std::min((int64_t(r) + 1) * rows_per_block - 1, last_row);
+            for (int64_t i = i0; i <= i1; ++i) {
+                reshaped_query(q, call, h, i, S, qr.data());
+                float m = -INFINITY;
+                for (int64_t j = 0; j <= i; ++j) {
+                    score[j] = reshaped_dot(qr.data(), k, keys, j, S, D);
+                    m = std::max(m, score[j]);
+                }
+                double denom = 0;
+                for (int64_t j = 0; j <= i; ++j) {
+                    score[j] = std::exp(score[j] - m);
+                    denom += score[j];
+                }
+                const float inv = float(1.0 / denom);
+                for (int64_t j = 0; j <= i; ++j) sums[j / rows_per_block] += score[j] * inv;
+            }
+            float* out = attn_sum + task * grid.k_blocks;
+            for (int32_t c = 0; c < grid.k_blocks; ++c) out[c] = float(sums[c]);
+        }
+    };
+    const int64_t tasks = int64_t(call.heads) * grid.q_blocks;
+    if (pool) pool->parallel_for(0, tasks, 1, run);
+    else run(0, tasks);
+}
+
+void select_row(const float* s, int32_t r, float threshold, std::vector<int32_t>& cols) {
+    cols.clear();
+    if (threshold >= 1.0f) {
+        for (int32_t c = 0; c <= r; ++c) cols.push_back(c);
+        return;
+    }
+    double total = 0;
+    for (int32_t c = 0; c <= r; ++c) total += s[c];
+    const double required = double(threshold) * total;
+    cols.push_back(0);
+    double acc = s[0];
+    if (r > 0) {
+        cols.push_back(r);
+        acc += s[r];
+    }
+    std::vector<int32_t> rest(r > 1 ? size_t(r - 1) : 0);
+    std::iota(rest.begin(), rest.end(), 1);
+    std::stable_sort(rest.begin(), rest.end(), [&](int32_t a, int32_t b) { return s[a] > s[b]; });
+    for (int32_t c : rest) {
+        if (!(acc < required)) break;
+        cols.push_back(c);
+        acc += s[c];
+    }
+    std::sort(cols.begin(), cols.end());
+}
+
+HostBlockPlan select_blocks(const float* attn_sum, int32_t heads, const BlockGrid& grid,
+                            const float* thresholds) {
+    HostBlockPlan p;
+    p.heads = heads;
+    p.grid = grid;
+    p.row_ptr.assign(1, 0);
+    std::vector<int32_t> cols;
+    for (int32_t h = 0; h < heads; ++h) {
+        for (int32_t i = 0; i < grid.q_blocks; ++i) {
+            const float* s = attn_sum + (int64_t(h) * grid.q_blocks + i) * grid.k_blocks;
+            select_row(s, grid.q_block(i), thresholds[h], cols);
+            p.cols.insert(p.cols.end(), cols.begin(), cols.end());
+            p.row_ptr.push_back(int32_t(p.cols.size()));
+        }
+    }
+    return p;
+}
+
+bool plan(const float* q, const float* k_cache, const AttentionCall& call,
+          const SparseAttention& sparse, HostBlockPlan& out, ThreadPool* pool) {
+    const BlockGrid grid = BlockGrid::of(call.pos0, call.n_new, sparse.block_size);
+    if (!worth_estimating(grid)) return false;
+    TDM_REQUIRE(sparse.xattn_threshold != nullptr, TDM_ERR_INVALID_ARGUMENT,
+                "xattention: no thresholds for this layer");
+    std::vector<float> attn_sum(size_t(call.heads) * grid.q_blocks * grid.k_blocks);
+    block_scores(q, k_cache, call, sparse.block_size, sparse.xattn_stride, attn_sum.data(), pool);
+    out = select_blocks(attn_sum.data(), call.heads, grid, sparse.xattn_threshold);
+    return true;
+}
+
+}  // namespace tdm::xattn
