@@ -3,7 +3,7 @@
 #
 #   build  (default) native library (CMake, Release) and the .NET solution (Release)
 #   test   build, then every test: native GoogleTest suites (ctest), then NUnit (dotnet test)
-#   run    build, then the main job: `tandem generate` on the embedded default model
+#   run    build, then the main job: the demo pair decoding together (R-Stitch), tokens coloured
 #   bench  build, then the native CPU benchmark (random 125M-parameter Llama, 2 threads)
 #   -Cuda  also build the CUDA backend (needs nvcc)
 #
@@ -58,10 +58,16 @@ switch ($Verb) {
     }
     'run' {
         Build-All
-        Say 'tandem generate on tests/fixtures/llama-f32 (a tiny random-weight fixture)'
+        $Demo = Join-Path $Root 'models/demo'
+        if (-not ((Test-Path (Join-Path $Demo 'small/config.json')) -and (Test-Path (Join-Path $Demo 'large/config.json')))) {
+            Die "the demo pair ($Demo/small, $Demo/large) is missing from this checkout"
+        }
+        # The shipped demo pair on the CPU with R-Stitch: colour = uncertainty, bold underlined = the large model.
+        Say 'tandem generate: the demo pair with R-Stitch on the CPU (models/demo, see its README.md)'
         Invoke-Checked dotnet @('run', '--project', (Join-Path $Root 'src/Tandem.Cli'), '-c', 'Release', '--no-build', '--',
-            'generate', '--model', (Join-Path $Root 'tests/fixtures/llama-f32'), '--prompt', 'The quick brown fox',
-            '--max-tokens', '32', '--temperature', '0', '--show-uncertainty')
+            'generate', '--small', (Join-Path $Demo 'small'), '--large', (Join-Path $Demo 'large'), '--mode', 'rstitch', '--threshold', '0.005',
+            '--device', 'cpu', '--prompt', '48213+9875-3906=', '--max-tokens', '320', '--temperature', '0',
+            '--show-uncertainty', '--verbose')
     }
     'bench' {
         Build-All

@@ -3,7 +3,7 @@
 #
 #   build  (default) native library (CMake, Release) and the .NET solution (Release)
 #   test   build, then every test: native GoogleTest suites (ctest), then NUnit (dotnet test)
-#   run    build, then the main job: `tandem generate` on the embedded default model
+#   run    build, then the main job: the demo pair decoding together (R-Stitch), tokens coloured
 #   bench  build, then the native CPU benchmark (random 125M-parameter Llama, 2 threads)
 #   --cuda also build the CUDA backend (needs nvcc; for the GPU machine) and run its tests;
 #          without a .NET SDK there, only the native build and tests run
@@ -112,11 +112,15 @@ case "$VERB" in
   run)
     [ "$MANAGED" -eq 1 ] || die "run needs the .NET 10 SDK (the tandem command is C#)"
     do_build
-    # Until the trained demo pair exists, the default model is a tiny fixture with RANDOM weights:
-    # the text is gibberish, but everything else (tokenizer, engine, uncertainty) is real.
-    say "tandem generate on tests/fixtures/llama-f32 (a tiny random-weight fixture)"
-    tandem generate --model "$ROOT/tests/fixtures/llama-f32" \
-      --prompt "The quick brown fox" --max-tokens 32 --temperature 0 --show-uncertainty
+    DEMO="$ROOT/models/demo"
+    [ -f "$DEMO/small/config.json" ] && [ -f "$DEMO/large/config.json" ] || die "the demo pair ($DEMO/small, $DEMO/large) is missing from this checkout"
+    # The shipped demo pair on the CPU: the small model writes the worked sum, and wherever it is unsure
+    # (normalized entropy above 0.005, a point of the `tandem eval` sweep where the large model writes a few
+    # percent of the tokens) its token is dropped and the large model writes that position.
+    # Colour = uncertainty; bold underlined = written by the large model; struck through = dropped.
+    say "tandem generate: the demo pair with R-Stitch on the CPU (models/demo, see its README.md)"
+    tandem generate --small "$DEMO/small" --large "$DEMO/large" --mode rstitch --threshold 0.005 --device cpu \
+      --prompt "48213+9875-3906=" --max-tokens 320 --temperature 0 --show-uncertainty --verbose
     ;;
   bench)
     do_build

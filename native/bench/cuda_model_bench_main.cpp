@@ -13,8 +13,8 @@
 //      rows must match a float64 host reference.
 //   3. For a Llama-3.2-1B-shaped and a Llama-3.1-8B-shaped model: random bf16 weights (fixed
 //      seed) written under --dir, loaded on the GPU, then batch-1 greedy decode tokens/s after a
-//      --prompt-token prompt (--gen new tokens; argmax on the host over the session's logits,
-//      which is what the session exposes today) and prefill tokens/s of a --prefill-token prompt,
+//      --prompt-token prompt (--gen new tokens; greedy by Session::sample, which takes the
+//      argmax on the GPU and brings back only the token) and prefill tokens/s of a --prefill-token prompt,
 //      next to the floor: (weight bytes + KV bytes) per token / measured copy bandwidth.
 //
 // Prints a table and writes every number to --json for run_cuda_bench.sh to merge with the
@@ -230,7 +230,6 @@ double prefill_flops_per_token(const tdm::Model& m, int64_t n) {
     return 2.0 * weights + attention + logits;
 }
 
-int32_t argmax(const float* z, int64_t n) { return int32_t(std::max_element(z, z + n) - z); }
 
 std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint32_t seed) {
     std::mt19937 rng(seed);
@@ -260,11 +259,16 @@ ModelResult time_model(const std::shared_ptr<const tdm::Model>& model, int promp
         auto t = Clock::now();
         s.prefill(prompt_ids.data(), prompt, false);
         if (prefill_s) *prefill_s = seconds_since(t);
-        int32_t next = argmax(s.logits(0), V);
+        // Greedy through Session::sample: the argmax is taken on the GPU and only the token
+        // comes back, as a generate loop over the C ABI does (tdm_sampler_sample_session).
+        tdm_sampler_options greedy_options = tdm::default_sampler_options();
+        greedy_options.temperature = 0.0f;
+        tdm::Sampler greedy(greedy_options);
+        int32_t next = s.sample(greedy, nullptr);
         t = Clock::now();
         for (int i = 0; i < steps; ++i) {
             s.decode(next);
-            next = argmax(s.logits(0), V);
+            next = s.sample(greedy, nullptr);
         }
         if (decode_s) *decode_s = seconds_since(t);
     };

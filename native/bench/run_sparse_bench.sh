@@ -31,7 +31,7 @@ cd "$ROOT"
 say "building tandem_sparse_bench ($BUILD_DIR, Release, CUDA on)"
 cmake -S . -B "$BUILD_DIR" -DTANDEM_CUDA=ON -DCMAKE_BUILD_TYPE=Release > "$RESULTS/build.log" 2>&1 \
   || { tail -n 40 "$RESULTS/build.log"; exit 1; }
-cmake --build "$BUILD_DIR" -j16 --target tandem_sparse_bench >> "$RESULTS/build.log" 2>&1 \
+cmake --build "$BUILD_DIR" -j16 --target tandem_sparse_bench tandem_bench >> "$RESULTS/build.log" 2>&1 \
   || { grep -E "error|Error" "$RESULTS/build.log" | head -n 40; tail -n 20 "$RESULTS/build.log"; exit 1; }
 
 # Every stage always runs and keeps what it measured, so one failure still leaves a table.
@@ -46,10 +46,15 @@ stage "$PYTHON" native/bench/cuda_baselines.py --json "$RESULTS/baselines.json" 
   --attention "$LENGTHS" 2>&1 | tee "$RESULTS/baselines.log" || status=1
 
 # >>> XAttention / FlexPrefill end to end (helper "estim": native/bench/sparse_e2e_bench.*) >>>
-# Writes "$RESULTS/e2e.json" as {"rows": [{"n": N, "method": "...", "input": "...",
-# "total_ms": .., "estimation_share": .., "density": .., "speedup_vs_sdpa": .., "rel_err": ..,
-# "checked": true}]}; sparse_bench_table.py prints those rows when the file exists.
+# Google Benchmark's JSON of SparseE2E ("$RESULTS/e2e.json"), measured in this run after the
+# SDPA baselines; sparse_bench_table.py turns it into rows with the speedup over the faster SDPA
+# backend of baselines.json (same card, same run).
 E2E_JSON="$RESULTS/e2e.json"
+say "Tandem: XAttention / FlexPrefill end to end at $LENGTHS"
+E2E_FILTER="SparseE2E/n:($(echo "$LENGTHS" | sed 's/,/|/g'))/"
+stage "$BUILD_DIR/native/bench/tandem_bench" --benchmark_filter="$E2E_FILTER" \
+  --benchmark_counters_tabular=true --benchmark_out="$E2E_JSON" --benchmark_out_format=json \
+  2>&1 | tee "$RESULTS/e2e.log" || status=1
 # <<< end of the end-to-end stage <<<
 
 say "table"

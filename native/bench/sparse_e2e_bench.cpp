@@ -1,8 +1,7 @@
 // Block-sparse prefill end to end on the GPU (issue 4, benchmark 3): XAttention (S = 8 and 16,
 // tau 0.9) and FlexPrefill (gamma 0.95, tau 0.1, min budget 1024), bf16 cache, B = 1, Hq = 32,
-// Hkv = 8, D = 128, causal, at 8K / 32K / 128K, on structured synthetic Q/K: an attention sink
-// (every query shares a direction with key 0), a local band (positional features whose dot
-// product decays with distance) and a few vertical stripes (keys sharing the sink direction).
+// Hkv = 8, D = 128, causal, at 8K / 32K / 128K, on structured synthetic Q/K (make_problem):
+// an attention sink, a local band, a few vertical stripes, plus noise.
 //
 // Each row times, with CUDA events, the estimation alone (estimate + select + plan) and the whole
 // call (estimation + block-sparse kernel), and our dense prefill on the same inputs; counters:
@@ -40,18 +39,36 @@ struct Problem {
     DeviceBuffer q, k, v, out, dense;
 };
 
-// Structured synthetic inputs (see the file comment), f32 queries and a bf16 cache.
+// Structured synthetic inputs, f32 queries and a bf16 cache. In logits (q.k / sqrt(D)):
+//   - sink: key 0 gets +14 from a direction u every query shares: about half of a long row's mass
+//     at 128K and most of it at 8K, as in the sink heads of Llama-class models (the earlier +50
+//     made every row a sink row and density meaningless);
+//   - local band: 16 RoPE-like cos/sin pairs (dims 0..31) whose dot product peaks at +10 on the
+//     diagonal and decays over a few hundred tokens;
+//   - vertical stripes: 8 random keys get +9 along u;
+//   - noise: the other dims N(0, 0.75^2) in q and k, logit std ~0.5, everywhere. At 128K it
+//     carries ~10% of a row's mass (131072 keys x e^0.12), so tau = 0.9 and gamma = 0.95 must cut
+//     into it: the selection is a real decision, not the sink alone.
 std::unique_ptr<Problem> make_problem(int64_t n) {
     auto p = std::make_unique<Problem>();
     p->n = n;
     std::mt19937 rng(1234);
     std::normal_distribution<float> g(0.0f, 1.0f);
     std::vector<float> u(kD), freq(16);
-    for (auto& x : u) x = g(rng) / std::sqrt(float(kD));
+    for (auto& x : u) x = g(rng);
+    {
+        float norm = 0.0f;
+        for (float x : u) norm += x * x;
+        for (auto& x : u) x /= std::sqrt(norm);  // unit: the bumps below are exact
+    }
     for (int f = 0; f < 16; ++f) freq[size_t(f)] = 1.0f / std::pow(256.0f, float(f) / 16.0f);
     std::vector<char> stripe(size_t(n), 0);
     for (int s = 0; s < 8; ++s) stripe[size_t(rng() % n)] = 1;
-    stripe[0] = 1;
+    const float inv_sqrt_d = 1.0f / std::sqrt(float(kD));
+    const float u_q = 4.0f;                        // every query's component along u
+    const float u_sink = 14.0f / inv_sqrt_d / u_q;  // key 0: +14 logits
+    const float u_stripe = 9.0f / inv_sqrt_d / u_q; // stripes: +9
+    const float band = std::sqrt(10.0f / inv_sqrt_d / 16.0f);  // 16 pairs: +10 at distance 0
     std::vector<float> q(size_t(n) * kHq * kD);
     std::vector<uint16_t> k(size_t(kHkv) * n * kD), v(k.size());
     // dims 0..31: positional cos/sin pairs (local band); the rest noise; plus u on sink/stripes.
@@ -64,12 +81,12 @@ std::unique_ptr<Problem> make_problem(int64_t n) {
         for (int h = 0; h < kHq; ++h)
             for (int d = 0; d < kD; ++d)
                 q[size_t((i * kHq + h) * kD + d)] =
-                    (d < 32 ? 1.6f * pos_feature(i, d) : 0.5f * g(rng)) + 24.0f * u[size_t(d)];
+                    (d < 32 ? band * pos_feature(i, d) : 0.75f * g(rng)) + u_q * u[size_t(d)];
     for (int h = 0; h < kHkv; ++h)
         for (int64_t j = 0; j < n; ++j)
             for (int d = 0; d < kD; ++d) {
-                const float kv = (d < 32 ? 1.6f * pos_feature(j, d) : 0.5f * g(rng)) +
-                                 (stripe[size_t(j)] ? 24.0f * u[size_t(d)] : 0.0f);
+                const float along_u = j == 0 ? u_sink : stripe[size_t(j)] ? u_stripe : 0.0f;
+                const float kv = (d < 32 ? band * pos_feature(j, d) : 0.75f * g(rng)) + along_u * u[size_t(d)];
                 k[size_t((int64_t(h) * n + j) * kD + d)] = f32_to_bf16(kv);
                 v[size_t((int64_t(h) * n + j) * kD + d)] = f32_to_bf16(g(rng));
             }

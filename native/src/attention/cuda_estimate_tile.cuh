@@ -187,6 +187,37 @@ __device__ __forceinline__ void column_range(const ScoreArgs& a, int64_t last, i
     end = min(tiles, begin + per);
 }
 
+// One column tile of scores into shared memory: sc[r * kScoreStride + c] = score of row R0 + r and
+// column C0 + c in the log2 domain (-inf above the causal diagonal), accumulated over the S
+// offsets. On entry `ops` holds the operands of (C0, t = 0); on exit those of the next tile when
+// there is one (has_next), so the global loads overlap the tensor-core work.
+template <int D, class KT>
+__device__ __forceinline__ void score_tile(const ScoreArgs& a, int head, int64_t R0, int64_t C0,
+                                           bool has_next, StepOperands<D, KT>& ops,
+                                           __nv_bfloat16* qs, __nv_bfloat16* ks, float* sc) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tq = lane % 4;
+    float acc[kTileCols / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < kTileCols / 8; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+    for (int t = 0; t < a.stride; ++t) {
+        __syncthreads();  // the previous step's operands (and the previous tile's scores) are consumed
+        ops.store(qs, ks);
+        __syncthreads();
+        if (t + 1 < a.stride) ops.load(a, head, R0, C0, t + 1);
+        else if (has_next) ops.load(a, head, R0, C0 + kTileCols, 0);
+        tile_product<D>(qs, ks, acc);
+    }
+#pragma unroll
+    for (int nt = 0; nt < kTileCols / 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int r = warp * 16 + g + (e >= 2 ? 8 : 0), c = nt * 8 + 2 * tq + (e & 1);
+            sc[r * kScoreStride + c] = C0 + c <= R0 + r ? acc[nt][e] * a.scale_log2 : -INFINITY;
+        }
+    }
+    __syncthreads();
+}
+
 // One launch of the score engine. kPass2 = false: writes each row's partial (max, sum) of this
 // split; true: hands every normalised tile to epi.tile(sc, R0, C0, head) (all threads call it;
 // sc[r * kScoreStride + c] is the probability of row R0 + r and column C0 + c, 0 where masked or
@@ -218,33 +249,11 @@ __global__ void __launch_bounds__(kThreads) score_kernel(ScoreArgs a, Epilogue e
     }
     const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
 
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tq = lane % 4;
     StepOperands<D, KT> ops;
-    const int S = a.stride;
     if (ct_begin < ct_end) ops.load(a, head, R0, ct_begin * kTileCols, 0);
     for (int64_t ct = ct_begin; ct < ct_end; ++ct) {
         const int64_t C0 = ct * kTileCols;
-        float acc[kTileCols / 8][4];
-#pragma unroll
-        for (int nt = 0; nt < kTileCols / 8; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
-        for (int t = 0; t < S; ++t) {
-            __syncthreads();  // the previous step's operands (and epilogue) are consumed
-            ops.store(qs, ks);
-            __syncthreads();
-            if (t + 1 < S) ops.load(a, head, R0, C0, t + 1);
-            else if (ct + 1 < ct_end) ops.load(a, head, R0, C0 + kTileCols, 0);
-            tile_product<D>(qs, ks, acc);
-        }
-        // Scores (log2 domain) into shared memory, causal mask at group granularity.
-#pragma unroll
-        for (int nt = 0; nt < kTileCols / 8; ++nt) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int r = warp * 16 + g + (e >= 2 ? 8 : 0), c = nt * 8 + 2 * tq + (e & 1);
-                sc[r * kScoreStride + c] = C0 + c <= R0 + r ? acc[nt][e] * a.scale_log2 : -INFINITY;
-            }
-        }
-        __syncthreads();
+        score_tile<D, KT>(a, head, R0, C0, ct + 1 < ct_end, ops, qs, ks, sc);
         float* row = sc + my_row * kScoreStride + half * (kTileCols / 2);
         if (!kPass2) {
             float tmax = -INFINITY;

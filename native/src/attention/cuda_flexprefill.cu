@@ -32,6 +32,17 @@ using estimate::kScoreStride;
 struct MaxOp {
     __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
 };
+
+// The dot product of a D-vector in shared memory with a row in global memory, by one warp: lanes
+// over d (coalesced row reads), then a shuffle reduction; every lane gets the result.
+__device__ __forceinline__ float warp_dot(const float* __restrict__ x, const float* __restrict__ row, int D) {
+    const int lane = threadIdx.x % 32;
+    float s = 0.0f;
+    for (int d = lane; d < D; d += 32) s += x[d] * row[d];
+    for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+    return s;
+}
+
 using estimate::kTileCols;
 using estimate::kTileRows;
 
@@ -99,8 +110,10 @@ __global__ void pool_keys_kernel(const KT* __restrict__ k, int64_t capacity, int
 
 // qbar[h, r, :] = mean of the call's queries in query block first_q_block + r; one block per (r, h).
 __global__ void pool_queries_kernel(const float* __restrict__ q, int64_t n_new, int64_t pos0, int heads,
-                                    int D, int bs, int first_q_block, float* __restrict__ qbar) {
+                                    int D, int bs, int first_q_block, const int32_t* __restrict__ info,
+                                    float* __restrict__ qbar) {
     const int r = blockIdx.x, h = blockIdx.y, q_blocks = gridDim.x;
+    if (info[h] == 0) return;  // only query-aware heads read the pooled queries
     const int64_t lo = max(pos0, int64_t(first_q_block + r) * bs);
     const int64_t hi = min(pos0 + n_new, int64_t(first_q_block + r + 1) * bs);
     for (int d = threadIdx.x; d < D; d += blockDim.x) {
@@ -147,14 +160,37 @@ __global__ void select_hist_kernel(const float* __restrict__ v, int64_t len, int
     const int shift = 24 - 8 * level;
     const uint32_t high = level == 0 ? 0u : (0xffffffffu << (shift + 8));
     const float* x = v + int64_t(seg) * len;
-    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < len;
-         i += int64_t(gridDim.x) * blockDim.x) {
-        const float f = x[i];
-        const uint32_t u = __float_as_uint(f);
-        if ((u & high) == (s.prefix & high)) {
-            const int b = (u >> shift) & 255u;
+    // The values cluster in few digits (at level 0 the digit is sign and exponent, nearly the same
+    // for all), so plain shared atomics serialise a warp on one bin: a warp's lanes that share a
+    // digit with more than 4 others are summed by shuffles first and added once (the loop runs
+    // whole warps so that the shuffles see every lane).
+    const int lane = threadIdx.x % 32;
+    for (int64_t base = int64_t(blockIdx.x) * blockDim.x + (threadIdx.x & ~31); base < len;
+         base += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t i = base + lane;
+        float f = 0.0f;
+        int b = 256;  // no bin
+        if (i < len) {
+            f = x[i];
+            const uint32_t u = __float_as_uint(f);
+            if ((u & high) == (s.prefix & high)) b = int((u >> shift) & 255u);
+        }
+        const bool crowded = __popc(__match_any_sync(0xffffffffu, b)) > 4;
+        if (!crowded && b != 256) {
             atomicAdd(&mass[b], f);
             atomicAdd(&count[b], 1u);
+        }
+        for (uint32_t todo = __ballot_sync(0xffffffffu, crowded && b != 256); todo != 0u;) {
+            const int leader = __ffs(todo) - 1;
+            const int key = __shfl_sync(0xffffffffu, b, leader);
+            const uint32_t peers = __ballot_sync(0xffffffffu, b == key);
+            float t = b == key ? f : 0.0f;
+            for (int o = 16; o > 0; o /= 2) t += __shfl_xor_sync(0xffffffffu, t, o);
+            if (lane == leader) {
+                atomicAdd(&mass[key], t);
+                atomicAdd(&count[key], uint32_t(__popc(peers)));
+            }
+            todo &= ~peers;
         }
     }
     __syncthreads();
@@ -263,11 +299,9 @@ __global__ void decide_kernel(DecideArgs a) {
     }
     __syncthreads();
     float mx = -INFINITY;
-    for (int c = threadIdx.x; c < a.nb; c += blockDim.x) {
-        const float* kb = a.kbar + (int64_t(kvh) * a.nb + c) * a.D;
-        float dot = 0.0f;
-        for (int d = 0; d < a.D; ++d) dot += qmean[d] * kb[d];
-        logit[c] = dot;
+    for (int c = threadIdx.x / 32; c < a.nb; c += blockDim.x / 32) {
+        const float dot = warp_dot(qmean, a.kbar + (int64_t(kvh) * a.nb + c) * a.D, a.D);
+        if (threadIdx.x % 32 == 0) logit[c] = dot;
         mx = fmaxf(mx, dot);
     }
     mx = Reduce(red).Reduce(mx, MaxOp());
@@ -343,42 +377,54 @@ __global__ void __launch_bounds__(256) top_blocks_kernel(const float* __restrict
 }
 
 // ablk[h, r, c] = softmax over c <= r of scale * qbar[h, r] . kbar[kvh, c] (0 for c > r), for the
-// query-aware heads; one block per (r, h).
-__global__ void aware_scores_kernel(const float* __restrict__ qbar, const float* __restrict__ kbar,
-                                    int heads, int group, int D, int nb, int first_q_block, float scale,
-                                    const int32_t* __restrict__ info, float* __restrict__ ablk) {
-    extern __shared__ float sh[];  // q[D], logits[nb]
-    using Reduce = cub::BlockReduce<float, 256>;
-    __shared__ typename Reduce::TempStorage red;
-    __shared__ float bcast;
-    const int rl = blockIdx.x, h = blockIdx.y, q_blocks = gridDim.x;
+// query-aware heads. One block per (kAwareRows query blocks, head): each key block's pooled row is
+// read once (coalesced, by one warp) for all the block's query rows; the logits go to ablk, then
+// one warp per row turns its logits into the softmax in place.
+constexpr int kAwareRows = 8;
+__global__ void __launch_bounds__(256)
+    aware_scores_kernel(const float* __restrict__ qbar, const float* __restrict__ kbar, int heads, int group,
+                        int D, int nb, int first_q_block, int q_blocks, float scale,
+                        const int32_t* __restrict__ info, float* __restrict__ ablk) {
+    extern __shared__ float qv[];  // [kAwareRows, D]
+    const int h = blockIdx.y;
     if (info[h] == 0) return;
-    const int r = first_q_block + rl, kvh = h / group;
-    float* qv = sh;
-    float* logit = sh + D;
-    for (int d = threadIdx.x; d < D; d += blockDim.x) qv[d] = qbar[(int64_t(h) * q_blocks + rl) * D + d] * scale;
-    __syncthreads();
-    float mx = -INFINITY;
-    for (int c = threadIdx.x; c <= r; c += blockDim.x) {
-        const float* kb = kbar + (int64_t(kvh) * nb + c) * D;
-        float dot = 0.0f;
-        for (int d = 0; d < D; ++d) dot += qv[d] * kb[d];
-        logit[c] = dot;
-        mx = fmaxf(mx, dot);
+    const int rl0 = blockIdx.x * kAwareRows, rows = min(kAwareRows, q_blocks - rl0), kvh = h / group;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    for (int i = threadIdx.x; i < kAwareRows * D; i += blockDim.x) {
+        const int r = i / D;
+        qv[i] = r < rows ? qbar[(int64_t(h) * q_blocks + rl0 + r) * D + i % D] * scale : 0.0f;
     }
-    mx = Reduce(red).Reduce(mx, MaxOp());
-    if (threadIdx.x == 0) bcast = mx;
     __syncthreads();
-    mx = bcast;
-    float sum = 0.0f;
-    for (int c = threadIdx.x; c <= r; c += blockDim.x) sum += expf(logit[c] - mx);
-    __syncthreads();
-    sum = Reduce(red).Sum(sum);
-    if (threadIdx.x == 0) bcast = sum;
-    __syncthreads();
-    sum = bcast;
-    float* out = ablk + (int64_t(h) * q_blocks + rl) * nb;
-    for (int c = threadIdx.x; c < nb; c += blockDim.x) out[c] = c <= r ? expf(logit[c] - mx) / sum : 0.0f;
+    float* out = ablk + (int64_t(h) * q_blocks + rl0) * nb;
+    const int r_last = first_q_block + rl0 + rows - 1;  // the last row's diagonal
+    for (int c = warp; c <= r_last; c += warps) {
+        const float* kb = kbar + (int64_t(kvh) * nb + c) * D;
+        float kv[8];  // D <= 256
+#pragma unroll
+        for (int j = 0; j < 8; ++j) kv[j] = lane + 32 * j < D ? kb[lane + 32 * j] : 0.0f;
+#pragma unroll
+        for (int r = 0; r < kAwareRows; ++r) {
+            float dot = 0.0f;
+#pragma unroll
+            for (int j = 0; j < 8; ++j)
+                if (lane + 32 * j < D) dot += qv[r * D + lane + 32 * j] * kv[j];
+            for (int o = 16; o > 0; o /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            if (lane == 0 && r < rows) out[int64_t(r) * nb + c] = dot;
+        }
+    }
+    __syncthreads();  // the block's logits are visible to all its threads
+    for (int r = warp; r < rows; r += warps) {
+        const int diag = first_q_block + rl0 + r;
+        float* o = out + int64_t(r) * nb;
+        float mx = -INFINITY;
+        for (int c = lane; c <= diag; c += 32) mx = fmaxf(mx, o[c]);
+        for (int k = 16; k > 0; k /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, k));
+        float sum = 0.0f;
+        for (int c = lane; c <= diag; c += 32) sum += expf(o[c] - mx);
+        for (int k = 16; k > 0; k /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, k);
+        const float inv = 1.0f / sum;
+        for (int c = lane; c < nb; c += 32) o[c] = c <= diag ? expf(o[c] - mx) * inv : 0.0f;
+    }
 }
 
 // The union per (head, query block) row as a bitmask: top columns c <= r, top diagonal offsets
@@ -522,13 +568,14 @@ BlockPlanView SparsePlanner::flexprefill(const EstimateInputs& in, const FlexPre
     // 5. Query-aware heads: pooled block attention over the call's query blocks, global cut.
     ensure(pooled_q_, size_t(heads) * g.q_blocks * in.head_dim * sizeof(float));
     pool_queries_kernel<<<dim3(unsigned(g.q_blocks), unsigned(heads)), 128, 0, s>>>(
-        in.q, in.n_new, in.pos0, heads, in.head_dim, bs, g.first_q_block, pooled_q_.as<float>());
+        in.q, in.n_new, in.pos0, heads, in.head_dim, bs, g.first_q_block, d.info, pooled_q_.as<float>());
     TDM_CUDA_CHECK_LAUNCH("pool_queries_kernel");
     const int64_t cells = int64_t(g.q_blocks) * nb;
     ensure(aware_scores_, size_t(heads) * cells * sizeof(float));
-    aware_scores_kernel<<<dim3(unsigned(g.q_blocks), unsigned(heads)), 256, decide_smem, s>>>(
+    aware_scores_kernel<<<dim3(unsigned((g.q_blocks + kAwareRows - 1) / kAwareRows), unsigned(heads)), 256,
+                          size_t(kAwareRows) * in.head_dim * sizeof(float), s>>>(
         pooled_q_.as<float>(), pooled_k_.as<float>(), heads, group, in.head_dim, nb, g.first_q_block,
-        in.scale, d.info, aware_scores_.as<float>());
+        g.q_blocks, in.scale, d.info, aware_scores_.as<float>());
     TDM_CUDA_CHECK_LAUNCH("aware_scores_kernel");
     weighted_select(aware_scores_.as<float>(), cells, heads, p.gamma * float(g.q_blocks), d.info,
                     st + 2 * heads, hist_, s);

@@ -91,6 +91,7 @@ private:
     DeviceBuffer q_stage_;     // bf16 [heads, tokens, D] queries (zero outside the call)
     DeviceBuffer row_stats_;   // f32 [heads, rows, 2]: running max and sum of each score row
     DeviceBuffer block_sums_;  // XAttention block sums
+    DeviceBuffer lse_scratch_; // XAttention one-pass: f32 [heads, rows of a launch, segments]
     DeviceBuffer thresholds_;  // [heads] tau
     DeviceBuffer mask_;        // uint32 [heads * q_blocks, words]: selected blocks per row
     DeviceBuffer counts_;      // int32 [heads * q_blocks + 1]

@@ -1,7 +1,12 @@
 // XAttention on the GPU (ALGORITHMS.md 4), the twin of attention/xattention.h:
 //   1. the antidiagonal scores (stride S, the reshape never materialised), their row softmax and
-//      per-block sums: the score engine of cuda_estimate_tile.cuh, two passes, whose epilogue
-//      sums each tile's probabilities over (B/S x B/S) cells;
+//      per-block sums in ONE pass over the scores (xattn_onepass_kernel): each row keeps an
+//      online max m and sum l; for every segment of min(B/S, 32) columns it writes the log2 of
+//      its partial sum against the running max (L = m_now + log2 sum exp2(s - m_now)) to a
+//      scratch row; when the row is done the block owns its final (m, l) and folds the scratch
+//      into block sums exp2(L - m) / l over the block's rows and segments. The scratch is one
+//      float per (row, segment) - B/S-fold (16x at S=8) smaller than the scores the two-pass
+//      version recomputed, and the score products (the whole cost) run once instead of twice;
 //   2. block selection per (head, query block) row: the row's candidate blocks (neither the sink
 //      nor the diagonal) sorted in one thread block (cub::BlockRadixSort), then a scan; a block
 //      is taken while the mass before it, mandatory blocks included, is below tau * row mass
@@ -20,31 +25,127 @@ namespace {
 using estimate::ensure;
 using estimate::kScoreStride;
 
-// Adds each tile's probabilities into sums[head, qb, kb] (zeroed before pass 2). Warp w holds
-// rows 16w .. 16w+15 of the tile, lane the columns lane and lane + 32; a cell's partial sum is
-// reduced over its rows in registers and over its columns by shuffles, then added once.
-struct BlockSumEpilogue {
-    float* sums;
-    int32_t rows_per_block;  // B / S score rows (and columns) per block
-    int32_t first_q_block, q_blocks, k_blocks;
+using estimate::kThreads;
+using estimate::kTileCols;
+using estimate::kTileRows;
 
-    __device__ void tile(const float* sc, int64_t R0, int64_t C0, int head) const {
-        const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-        const int seg_rows = min(rows_per_block, 16), seg_cols = min(rows_per_block, 32);
-        for (int half = 0; half < 2; ++half) {
-            const int c = lane + 32 * half;
-            const int64_t kb = (C0 + c) / rows_per_block;
-            for (int rb = 0; rb < 16; rb += seg_rows) {
-                float s = 0.0f;
-                for (int r = 0; r < seg_rows; ++r) s += sc[(warp * 16 + rb + r) * kScoreStride + c];
-                for (int o = 1; o < seg_cols; o *= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
-                const int64_t qb = (R0 + warp * 16 + rb) / rows_per_block - first_q_block;
-                if (lane % seg_cols == 0 && s != 0.0f && qb >= 0 && qb < q_blocks && kb < k_blocks)
-                    atomicAdd(sums + (int64_t(head) * q_blocks + qb) * k_blocks + kb, s);
+struct OnePassArgs {
+    float* scratch;          // [heads, tiles_per_launch * kTileRows, segs] log2 partial sums
+    int32_t segs;            // segments per score row (score columns / seg)
+    int32_t seg;             // columns per segment: min(B/S, 32), divides 32
+    int32_t rows_per_block;  // B / S
+    int32_t first_q_block, q_blocks, k_blocks;
+    int32_t launch, launches;  // row tiles of this launch: launch + launches * i (interleaved, so
+                               // every launch gets long and short causal rows alike)
+    float* sums;               // [heads, q_blocks, k_blocks] (zeroed before)
+};
+
+template <int D, class KT>
+__global__ void __launch_bounds__(kThreads) xattn_onepass_kernel(estimate::ScoreArgs a, OnePassArgs o) {
+    extern __shared__ __align__(16) unsigned char smem[];
+    using estimate::TileSmem;
+    __nv_bfloat16* qs = reinterpret_cast<__nv_bfloat16*>(smem);
+    __nv_bfloat16* ks = reinterpret_cast<__nv_bfloat16*>(smem + TileSmem<D>::kQBytes);
+    float* sc = reinterpret_cast<float*>(smem + TileSmem<D>::kQBytes + TileSmem<D>::kKBytes);
+    __shared__ float row_m[kTileRows], row_inv_l[kTileRows];
+
+    const int head = blockIdx.y;
+    // Longest causal rows first (the scheduler starts low block indices first): a shorter tail.
+    const int local = int(gridDim.x) - 1 - int(blockIdx.x);
+    const int tile = o.launch + o.launches * local;
+    const int r0 = tile * kTileRows;
+    if (r0 >= a.rows) return;
+    const int64_t R0 = a.row_base + r0;
+    const int64_t last = estimate::last_valid_row(a, R0);
+    const int64_t ct_end = last >= R0 ? last / kTileCols + 1 : 0;
+
+    const int my_row = threadIdx.x / 2, half = threadIdx.x % 2;
+    const bool my_valid = my_row + r0 < a.rows && estimate::row_valid(a, R0 + my_row);
+    float* my_scratch = o.scratch + (int64_t(head) * gridDim.x * kTileRows + int64_t(local) * kTileRows + my_row) * o.segs;
+    float m = -INFINITY, l = 0.0f;
+
+    estimate::StepOperands<D, KT> ops;
+    if (ct_end > 0) ops.load(a, head, R0, 0, 0);
+    for (int64_t ct = 0; ct < ct_end; ++ct) {
+        const int64_t C0 = ct * kTileCols;
+        estimate::score_tile<D, KT>(a, head, R0, C0, ct + 1 < ct_end, ops, qs, ks, sc);
+        const float* row = sc + my_row * kScoreStride + half * (kTileCols / 2);
+        float tmax = -INFINITY;
+#pragma unroll 8
+        for (int c = 0; c < kTileCols / 2; ++c) tmax = fmaxf(tmax, row[c]);
+        tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
+        const float m_new = fmaxf(m, tmax);
+        float sum = 0.0f, part = 0.0f;
+        float* out = my_scratch + (C0 + half * (kTileCols / 2)) / o.seg;
+#pragma unroll 8
+        for (int c = 0; c < kTileCols / 2; ++c) {
+            part += m_new == -INFINITY ? 0.0f : exp2f(row[c] - m_new);
+            if (((c + 1) & (o.seg - 1)) == 0) {  // seg is a power of two
+                out[c / o.seg] = m_new + log2f(part);  // -inf for an empty (masked) segment
+                sum += part;
+                part = 0.0f;
             }
         }
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        if (m_new != -INFINITY) {
+            l = l * exp2f(m - m_new) + sum;
+            m = m_new;
+        }
     }
-};
+    if (half == 0) {
+        row_m[my_row] = m;
+        row_inv_l[my_row] = my_valid && l > 0.0f ? 1.0f / l : 0.0f;
+    }
+    __syncthreads();  // also makes this block's scratch writes visible to all its threads
+
+    // Fold: sums[qb, kb] = sum over the block's rows r of qb and segments of kb of exp2(L - m_r) / l_r.
+    const int rpb = o.rows_per_block, segs_per_kb = max(1, rpb / o.seg);
+    const int64_t written = ct_end * kTileCols / o.seg;  // segments this block wrote per row
+    const int q_local = kTileRows / rpb < 1 ? 1 : kTileRows / rpb;
+    const float* base = o.scratch + (int64_t(head) * gridDim.x * kTileRows + int64_t(local) * kTileRows) * o.segs;
+    const int64_t kb_count = (written + segs_per_kb - 1) / segs_per_kb;
+    for (int64_t i = threadIdx.x; i < int64_t(q_local) * kb_count; i += kThreads) {
+        const int ql = int(i / kb_count);
+        const int64_t kb = i % kb_count;
+        const int64_t qb = (R0 + int64_t(ql) * rpb) / rpb;  // absolute query block (= its diagonal)
+        const int64_t qb_rel = qb - o.first_q_block;
+        if (kb > qb || kb >= o.k_blocks || qb_rel < 0 || qb_rel >= o.q_blocks) continue;
+        float s = 0.0f;
+        for (int r = ql * rpb; r < min(ql * rpb + rpb, kTileRows); ++r) {
+            const float inv = row_inv_l[r];
+            if (inv == 0.0f) continue;
+            const float mr = row_m[r];
+            for (int64_t sg = kb * segs_per_kb; sg < min(written, (kb + 1) * segs_per_kb); ++sg)
+                s += exp2f(base[int64_t(r) * o.segs + sg] - mr) * inv;
+        }
+        o.sums[(int64_t(head) * o.q_blocks + qb_rel) * o.k_blocks + kb] = s;
+    }
+}
+
+// Scratch budget of one launch; longer prompts run several interleaved launches.
+constexpr size_t kScratchBytes = size_t(512) << 20;
+
+template <int D, class KT>
+void launch_onepass(const estimate::ScoreArgs& a, OnePassArgs o, int heads, DeviceBuffer& scratch,
+                    cudaStream_t s) {
+    constexpr size_t smem = estimate::TileSmem<D>::kBytes;
+    auto kernel = xattn_onepass_kernel<D, KT>;
+    TDM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    const int64_t tiles = (a.rows + kTileRows - 1) / kTileRows;
+    const size_t per_tile = size_t(heads) * kTileRows * size_t(o.segs) * sizeof(float);
+    const int64_t fit = std::max<int64_t>(1, int64_t(kScratchBytes / per_tile));
+    o.launches = int32_t((tiles + fit - 1) / fit);
+    const int64_t per_launch = (tiles + o.launches - 1) / o.launches;
+    ensure(scratch, size_t(per_launch) * per_tile);
+    o.scratch = scratch.as<float>();
+    for (int32_t l = 0; l < o.launches; ++l) {
+        o.launch = l;
+        const int64_t mine = (tiles - l + o.launches - 1) / o.launches;  // tiles l, l + launches, ..
+        if (mine <= 0) continue;
+        kernel<<<dim3(unsigned(mine), unsigned(heads)), kThreads, smem, s>>>(a, o);
+        TDM_CUDA_CHECK_LAUNCH("xattn_onepass_kernel");
+    }
+}
 
 constexpr int kSelectThreads = 256;
 
@@ -155,15 +256,30 @@ BlockPlanView SparsePlanner::xattention(const EstimateInputs& in, const XAttenti
     a.q_lo = in.pos0;
     a.q_hi = in.pos0 + in.n_new;
     a.scale_log2 = in.scale / float(S) * estimate::kLog2e;
-    const int64_t row_tiles = (a.rows + estimate::kTileRows - 1) / estimate::kTileRows;
-    a.col_splits = estimate::column_splits(row_tiles, in.heads,
-                                           (a.row_base + a.rows) / estimate::kTileCols + 1);
+    a.col_splits = 1;  // a block owns whole rows: their final statistics fold its scratch
 
     const size_t sums_bytes = size_t(in.heads) * g.q_blocks * g.k_blocks * sizeof(float);
     ensure(block_sums_, sums_bytes);
     TDM_CUDA_CHECK(cudaMemsetAsync(block_sums_.data(), 0, sums_bytes, s));
-    const BlockSumEpilogue epi{block_sums_.as<float>(), rpb, g.first_q_block, g.q_blocks, g.k_blocks};
-    estimate::score_passes(a, in.heads, in.head_dim, in.k_bf16, partial_stats_, row_stats_, epi, s);
+    OnePassArgs o{};
+    o.seg = std::min(rpb, 32);
+    o.rows_per_block = rpb;
+    // Rows are written up to whole column tiles, which may pass the last key block's columns.
+    o.segs = int32_t((int64_t(g.k_blocks) * rpb + kTileCols - 1) / kTileCols * kTileCols / o.seg);
+    o.first_q_block = g.first_q_block;
+    o.q_blocks = g.q_blocks;
+    o.k_blocks = g.k_blocks;
+    o.sums = block_sums_.as<float>();
+    if (in.head_dim == 64) {
+        if (in.k_bf16) launch_onepass<64, __nv_bfloat16>(a, o, in.heads, lse_scratch_, s);
+        else launch_onepass<64, float>(a, o, in.heads, lse_scratch_, s);
+    } else if (in.head_dim == 128) {
+        if (in.k_bf16) launch_onepass<128, __nv_bfloat16>(a, o, in.heads, lse_scratch_, s);
+        else launch_onepass<128, float>(a, o, in.heads, lse_scratch_, s);
+    } else {
+        fail(TDM_ERR_UNSUPPORTED, "sparse estimation supports head dims 64 and 128, not " +
+                                      std::to_string(in.head_dim));
+    }
 
     const float* thresholds = nullptr;
     if (p.thresholds != nullptr) {

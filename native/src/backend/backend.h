@@ -41,6 +41,20 @@ struct SparseAttention {
     uint32_t compat = 0;                // tdm_sparse_compat flags
 };
 
+// A logits row summarised where it lives (Backend::summarize_logits): what the token statistics
+// (uncertainty/token_stats.h) and the sampler (decode/candidate_sampling.h) need from the row
+// when the top of the distribution decides, so a GPU session need not copy the whole row.
+struct LogitSummary {
+    int32_t count = 0;               // ranked entries below: min(want, vocab)
+    int32_t ids[TDM_MAX_TOP_K];      // best first: logit descending, then the lower id
+    float logits[TDM_MAX_TOP_K];
+    int64_t candidates = 0;          // logits > -inf
+    int64_t invalid_index = -1;      // lowest index holding NaN or +inf; -1 if none
+    double rest = 0;      // sum over j != argmax with z_j > -inf of exp(z_j - zmax)
+    double tilt = 0;      // sum over the same j of exp(z_j - zmax) * (z_j - zmax)   (<= 0)
+    double tempered = 0;  // sum over every z_j > -inf of exp((z_j - zmax) / T) (0 when T == 0)
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -64,6 +78,13 @@ public:
     // (half the bytes every decode step reads; its attention kernels run on bf16 operands anyway).
     // Cache pointers are therefore untyped; allocate() buffers hold them (rounded up to floats).
     virtual int64_t kv_element_bytes() const { return int64_t(sizeof(float)); }
+    // Rows per prefill chunk (Session) when a row of work needs `floats_per_row` floats of
+    // workspace. Each chunk is one forward call, and block-sparse attention estimates each chunk
+    // on its own. The CPU keeps 512-row batches (cache-sized); a GPU prefers few large chunks.
+    virtual int64_t prefill_chunk_rows(int64_t floats_per_row) const {
+        (void)floats_per_row;
+        return 512;
+    }
     // Copies k, v [n, kv_heads, head_dim] (f32) into the layer's caches
     // [kv_heads, capacity, head_dim] (kv_element_bytes() each) at positions pos0 .. pos0 + n - 1.
     virtual void kv_store(const float* k, const float* v, int64_t n, int64_t pos0,
@@ -90,6 +111,15 @@ public:
     virtual void copy(void* dst, const void* src, int64_t bytes) = 0;
     // Copies device floats to host memory (a plain copy on the CPU).
     virtual void to_host(const float* device_src, int64_t floats, float* host_dst) = 0;
+    // Summarises logits[0..vocab) (device memory) into *out with `want` ranked candidates
+    // (1 <= want <= TDM_MAX_TOP_K) and the tempered sum at `temperature` (>= 0), waiting for the
+    // result. Returns false where the backend has no such path (the CPU: its logits already are
+    // host memory, and the caller works on them directly).
+    virtual bool summarize_logits(const float* logits, int64_t vocab, int want, float temperature,
+                                  LogitSummary* out) {
+        (void)logits, (void)vocab, (void)want, (void)temperature, (void)out;
+        return false;
+    }
 };
 
 // The CPU backend with its own pool of `threads` threads (<= 0: one per hardware thread).

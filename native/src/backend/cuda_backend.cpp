@@ -4,6 +4,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
+
 #include <string>
 
 #include "attention/cuda_attention.h"
@@ -14,6 +16,7 @@
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/kernels.h"
 #include "kernels/cuda/matmul.h"
+#include "uncertainty/cuda_logit_summary.h"
 
 namespace tdm {
 namespace {
@@ -41,6 +44,7 @@ public:
         inv_freq_ = {};
         attention_scratch_ = {};
         sparse_.reset();
+        summarizer_.reset();
         if (switched) (void)cudaSetDevice(previous);
     }
 
@@ -98,6 +102,12 @@ public:
     // The KV cache is bf16: half the bytes a decode step reads, and the tensor-core attention
     // copies its tiles straight into shared memory.
     int64_t kv_element_bytes() const override { return int64_t(sizeof(uint16_t)); }
+    // Large chunks: sparse estimation runs per chunk (FlexPrefill's representative queries are a
+    // chunk's last block) and launches amortise; bounded by 2 GiB of workspace, 512 .. 8192 rows.
+    int64_t prefill_chunk_rows(int64_t floats_per_row) const override {
+        const int64_t fit = (int64_t(2) << 30) / (std::max<int64_t>(floats_per_row, 1) * 4);
+        return std::clamp<int64_t>(fit / 256 * 256, 512, 8192);
+    }
 
     void kv_store(const float* k, const float* v, int64_t n, int64_t pos0, int64_t capacity,
                   int32_t kv_heads, int32_t head_dim, void* k_cache, void* v_cache) override {
@@ -176,6 +186,15 @@ public:
         stream_->synchronize();
     }
 
+    // Two small kernels and a copy of a few hundred bytes instead of the vocabulary-sized row.
+    bool summarize_logits(const float* logits, int64_t vocab, int want, float temperature,
+                          LogitSummary* out) override {
+        DeviceGuard guard(device_);
+        if (!summarizer_) summarizer_ = std::make_unique<cuda::LogitSummarizer>();
+        summarizer_->run(logits, vocab, want, temperature, stream(), out);
+        return true;
+    }
+
 private:
     cudaStream_t stream() const { return stream_->get(); }
 
@@ -202,6 +221,7 @@ private:
     int64_t inv_freq_count_ = 0;
     cuda::DeviceBuffer attention_scratch_;  // decode's partial results per key split
     std::unique_ptr<cuda::SparsePrefill> sparse_;  // block-sparse prefill state (first use)
+    std::unique_ptr<cuda::LogitSummarizer> summarizer_;  // logits on the device (first use)
 };
 
 }  // namespace

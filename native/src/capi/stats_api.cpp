@@ -79,10 +79,12 @@ TDM_API tdm_status tdm_sampler_sample_session(tdm_sampler* sampler, const tdm_se
                                               int32_t* out_token, tdm_token_stats* out_stats) {
     return tdm::capi::guarded([&] {
         tdm::capi::require_not_null(session, "session");
-        const tdm::Session& s = *session->session;
-        TDM_REQUIRE(s.logit_rows() > 0, TDM_ERR_INVALID_STATE,
-                    "the session holds no logits: run a prefill or decode first");
-        sample_into(sampler, s.logits(s.logit_rows() - 1), s.vocab(), out_token, out_stats);
+        tdm::capi::require_not_null(sampler, "sampler");
+        tdm::capi::require_not_null(out_token, "out_token");
+        // On a GPU session only the token and the stats come back (Session::sample).
+        tdm_token_stats stats{};
+        *out_token = session->session->sample(*sampler->sampler, out_stats ? &stats : nullptr);
+        if (out_stats) tdm::capi::write_output(out_stats, stats);
     });
 }
 

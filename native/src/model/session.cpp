@@ -5,6 +5,8 @@
 
 #include "attention/block_grid.h"
 #include "core/error.h"
+#include "decode/candidate_sampling.h"
+#include "uncertainty/token_stats.h"
 
 #if defined(TANDEM_HAVE_CUDA)
 #include "backend/cuda_backend.h"
@@ -53,7 +55,41 @@ const float* Session::logits(int64_t row) const {
     TDM_REQUIRE(row >= 0 && row < logit_rows_, TDM_ERR_INVALID_ARGUMENT,
                 "logit row " + std::to_string(row) + " out of range: the session holds " +
                     std::to_string(logit_rows_) + " row(s)");
+    copy_logits_to_host();
     return logits_.data() + row * vocab();
+}
+
+void Session::copy_logits_to_host() const {
+    if (!host_pending_) return;
+    const int64_t V = vocab();
+    const size_t old = logits_.size();
+    logits_.resize(old + size_t(device_rows_ * V));
+    backend_->to_host(workspace_->logits, device_rows_ * V, logits_.data() + old);
+    host_pending_ = false;
+}
+
+int32_t Session::sample(Sampler& sampler, tdm_token_stats* stats) {
+    TDM_REQUIRE(logit_rows_ > 0, TDM_ERR_INVALID_STATE,
+                "the session holds no logits: run a prefill or decode first");
+    const int64_t V = vocab();
+    const int stats_k = int(std::min<int64_t>(sampler.options().stats_top_k, V));
+    if (device_rows_ > 0) {
+        const float* row = workspace_->logits + (device_rows_ - 1) * V;
+        const float T = sampler.options().temperature;
+        const int want = std::max(stats ? stats_k : 1, T == 0.0f ? 1 : summary_candidates_for(sampler));
+        LogitSummary summary;
+        // Bad rows (NaN, +inf, all -inf) go to the host path below, which names the index.
+        if (backend_->summarize_logits(row, V, want, T, &summary) && summary.invalid_index < 0 &&
+            summary.candidates > 0) {
+            if (stats) {
+                token_stats_from_parts(summary.ids, summary.logits, stats_k, summary.rest,
+                                       summary.tilt, V, stats);
+            }
+            if (const auto token = sample_from_summary(sampler, summary)) return *token;
+            return sampler.sample(logits(logit_rows_ - 1), V, nullptr);  // stats are done
+        }
+    }
+    return sampler.sample(logits(logit_rows_ - 1), V, stats);
 }
 
 std::string Session::context_limit_reason() const {
@@ -112,10 +148,15 @@ void Session::run(const int32_t* tokens, int64_t n, bool all_logits,
     const int64_t V = vocab();
     logits_.clear();
     logit_rows_ = 0;
+    device_rows_ = 0;
+    host_pending_ = false;
     try {
         if (!workspace_) {
-            workspace_ = std::make_unique<Workspace>(*backend_, model_->config(),
-                                                     std::min(kPrefillChunk, capacity_));
+            const ModelConfig& c = model_->config();
+            const int64_t per_row = 4 * c.hidden_size + 2 * c.q_dim() + 2 * c.kv_dim() +
+                                    3 * c.intermediate_size + c.vocab_size;  // Workspace + a logits row
+            workspace_ = std::make_unique<Workspace>(
+                *backend_, c, std::min(backend_->prefill_chunk_rows(per_row), capacity_));
         }
         cache_.reserve(*backend_, start + n, start);
         if (all_logits) workspace_->reserve_logit_rows(std::min(workspace_->rows, n));
@@ -138,13 +179,17 @@ void Session::run(const int32_t* tokens, int64_t n, bool all_logits,
                 fail(TDM_ERR_CANCELLED, "cancelled by the abort callback");
             }
             if (rows > 0) {
-                size_t old = logits_.size();
-                logits_.resize(old + static_cast<size_t>(rows * V));
-                backend_->to_host(workspace_->logits, rows * V, logits_.data() + old);
+                // The next chunk overwrites the workspace: only the last chunk's rows may wait
+                // there for a caller that wants them on the host (Session::logits).
+                device_rows_ = rows;
+                host_pending_ = true;
+                if (!last_chunk) copy_logits_to_host();
             }
             done += chunk;
             length_ = start + done;
         }
+        // Block-sparse densities are written asynchronously: the copy also waits for them.
+        if (sparse) copy_logits_to_host();
         logit_rows_ = all_logits ? n : 1;
         if (record_density) {
             // Weighted by each chunk's causal block pairs: the density of the whole prompt.
@@ -164,6 +209,8 @@ void Session::run(const int32_t* tokens, int64_t n, bool all_logits,
         length_ = start;  // what the cache holds past `start` is garbage now; forget it
         logits_.clear();
         logit_rows_ = 0;
+        device_rows_ = 0;
+        host_pending_ = false;
         throw;
     }
 }
@@ -175,6 +222,8 @@ void Session::truncate(int64_t n) {
     length_ = n;
     logits_.clear();
     logit_rows_ = 0;
+    device_rows_ = 0;
+    host_pending_ = false;
 }
 
 }  // namespace tdm

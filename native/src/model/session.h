@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "decode/sampler.h"
 #include "model/forward.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -35,7 +36,8 @@ public:
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
-    // Appends tokens and runs them as batches of at most kPrefillChunk rows. Keeps the logits of
+    // Appends tokens and runs them as batches of at most the backend's prefill chunk
+    // (Backend::prefill_chunk_rows: kPrefillChunk on the CPU, thousands of rows on a GPU). Keeps the logits of
     // the last token, or of every new token with all_logits. On any failure or abort the session
     // is rolled back to its length before the call (the held logits are then dropped).
     // `attention` (null = dense) chooses block-sparse attention for every chunk; decode is dense.
@@ -51,7 +53,13 @@ public:
     int64_t logit_rows() const { return logit_rows_; }
     int64_t vocab() const;
     // Logit row r (0 = oldest held row), host memory, valid until the next forward or truncate.
+    // On a GPU the rows are copied to the host here, on first request, not by every forward.
     const float* logits(int64_t row) const;
+
+    // sampler.sample() on the last held logit row, with its stats (when not NULL). On a GPU the
+    // row is summarised where it lives (decode/candidate_sampling.h) and only the chosen token
+    // and the stats come back; the whole row is copied only when the summary cannot decide.
+    int32_t sample(Sampler& sampler, tdm_token_stats* stats);
 
     const Model& model() const { return *model_; }
 
@@ -77,8 +85,15 @@ private:
     int64_t capacity_;
     bool capacity_from_kv_;                 // true when the KV capacity is the binding limit
     int64_t length_ = 0;
-    std::vector<float> logits_;             // (logit_rows_, vocab), host copy
+    // Copies the held rows still only in the workspace to logits_ (no-op when none are).
+    void copy_logits_to_host() const;
+
+    mutable std::vector<float> logits_;     // (logit_rows_, vocab), host copy, filled lazily
     int64_t logit_rows_ = 0;
+    // The last device_rows_ held rows are still in workspace_->logits (until the next forward);
+    // host_pending_ says whether logits_ lacks them yet.
+    int64_t device_rows_ = 0;
+    mutable bool host_pending_ = false;
     std::vector<float> density_;            // (layers, heads) of the last prefill
 };
 

@@ -87,6 +87,20 @@ void compute_token_stats(const float* logits, int64_t vocab, int top_k, tdm_toke
         rest += e;
         t += e * d;
     }
+    std::array<int32_t, TDM_MAX_TOP_K> ids{};
+    std::array<float, TDM_MAX_TOP_K> values{};
+    for (int j = 0; j < k; ++j) {
+        ids[static_cast<size_t>(j)] = top[static_cast<size_t>(j)].id;
+        values[static_cast<size_t>(j)] = top[static_cast<size_t>(j)].logit;
+    }
+    token_stats_from_parts(ids.data(), values.data(), k, rest, t, vocab, out);
+}
+
+void token_stats_from_parts(const int32_t* ids, const float* logits, int k, double rest,
+                            double t, int64_t vocab, tdm_token_stats* out) {
+    TDM_REQUIRE(k >= 1 && k <= TDM_MAX_TOP_K, TDM_ERR_INVALID_ARGUMENT,
+                "token stats: k must be in [1, " + std::to_string(TDM_MAX_TOP_K) + "]");
+    const double m = logits[0];
     const double log_mass = std::log1p(rest);  // lse - zmax
     const double entropy = log_mass - t / (1.0 + rest);
 
@@ -101,11 +115,11 @@ void compute_token_stats(const float* logits, int64_t vocab, int top_k, tdm_toke
     out->logsumexp = static_cast<float>(m + log_mass);
     for (int j = 0; j < TDM_MAX_TOP_K; ++j) {
         const bool filled = j < k;
-        const Candidate& c = top[static_cast<size_t>(j)];
-        out->top_ids[j] = filled ? c.id : -1;
-        out->top_logits[j] = filled ? c.logit : 0.0f;
+        out->top_ids[j] = filled ? ids[j] : -1;
+        out->top_logits[j] = filled ? logits[j] : 0.0f;
         out->top_probs[j] =
-            filled ? static_cast<float>(std::exp(static_cast<double>(c.logit) - m - log_mass)) : 0.0f;
+            filled ? static_cast<float>(std::exp(static_cast<double>(logits[j]) - m - log_mass))
+                   : 0.0f;
     }
     out->au = static_cast<float>(logtoku_au(out->top_logits, k));
     out->eu = static_cast<float>(logtoku_eu(out->top_logits, k));

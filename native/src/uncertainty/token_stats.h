@@ -27,4 +27,11 @@ namespace tdm {
 // many digits); every output is the double result rounded once to float.
 void compute_token_stats(const float* logits, int64_t vocab, int top_k, tdm_token_stats* out);
 
+// The same statistics finished from a summary of the row (a GPU session computes it where the
+// logits live): the k ranked top logits and ids (k >= 1, ids[0] the argmax, logits[0] > -inf),
+// rest = sum over j != argmax of exp(z_j - zmax) and tilt = sum over the same j of
+// exp(z_j - zmax) (z_j - zmax). compute_token_stats is this after its two passes.
+void token_stats_from_parts(const int32_t* ids, const float* logits, int k, double rest,
+                            double tilt, int64_t vocab, tdm_token_stats* out);
+
 }  // namespace tdm

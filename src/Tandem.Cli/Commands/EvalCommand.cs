@@ -79,15 +79,11 @@ internal static class EvalCommand
 
         var runner = new MethodRunner(pair, maxTokens, seed);
         var bar = new ProgressBar(context.Error, context.Environment.StderrIsTerminal, methods.Count * problems.Count);
-        var results = new List<MethodResult>();
+        IReadOnlyList<MethodResult> results;
         int done = 0;
         try
         {
-            foreach (var method in methods)
-            {
-                results.Add(runner.Run(method, problems, keepTokens: method.Name == UncertaintySource, () => bar.Report(++done, method.Label),
-                    context.Cancellation));
-            }
+            results = runner.Run(methods, problems, UncertaintySource, label => bar.Report(++done, label), context.Cancellation);
         }
         finally
         {

@@ -25,10 +25,10 @@ internal sealed record EvalMethod(string Name, float? Threshold, PairOptions Opt
 /// </remarks>
 internal static class EvalMethods
 {
-    public static readonly float[] DefaultRStitchThresholds = [0f, 0.005f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f, 0.5f, 1f];
+    public static readonly float[] DefaultRStitchThresholds = [0f, 0.001f, 0.002f, 0.005f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f, 0.5f, 1f];
 
     /// <summary>EAD's grid without its top, which is log2 V of the pair's vocabulary (<see cref="EadThresholds"/>).</summary>
-    public static readonly float[] DefaultEadThresholdsBelowTop = [0f, 0.05f, 0.1f, 0.2f, 0.35f, 0.5f, 1f, 2f];
+    public static readonly float[] DefaultEadThresholdsBelowTop = [0f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f, 0.35f, 0.5f, 1f, 2f];
 
     /// <summary>The grid, topped by a threshold that never switches: log2 V rounded up, the largest entropy in bits a
     /// vocabulary of V tokens allows.</summary>

@@ -127,7 +127,7 @@ public sealed class EvalCommandTests
     {
         var help = CliRunner.Run("eval", "--help");
         Assert.That(help.ExitCode, Is.Zero);
-        Assert.That(help.Out, Does.Contain("--limit N").And.Contain("--rstitch-thresholds LIST").And.Contain("0,0.005,0.01")
+        Assert.That(help.Out, Does.Contain("--limit N").And.Contain("--rstitch-thresholds LIST").And.Contain("0,0.001,0.002,0.005,0.01")
             .And.Contain("--ead-thresholds LIST").And.Contain("log2 V").And.Contain("--out-dir DIR"));
     }
 

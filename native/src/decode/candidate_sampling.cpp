@@ -1,0 +1,80 @@
+#include "decode/candidate_sampling.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <numeric>
+
+namespace tdm {
+
+int summary_candidates_for(const Sampler& sampler) {
+    const int32_t k = sampler.options().top_k;
+    // A top-k cut that fits needs exactly k; otherwise the full list gives the longest prefix.
+    return (k > 0 && k < TDM_MAX_TOP_K) ? std::max<int32_t>(k, sampler.options().stats_top_k)
+                                        : TDM_MAX_TOP_K;
+}
+
+std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary& s) {
+    const tdm_sampler_options& o = sampler.options();
+    if (o.temperature == 0.0f) return s.ids[0];  // step 1: the lowest id among the largest
+
+    // The ranked list, cut to real candidates (a short row may pad it with -inf entries).
+    const int64_t avail = std::min<int64_t>(s.count, s.candidates);
+    const int64_t k_size = (o.top_k > 0 && o.top_k < s.candidates) ? o.top_k : s.candidates;
+    const int64_t known = std::min(avail, k_size);  // ranked entries of K in the summary
+
+    // Step 4, exactly as Sampler::weigh: one subtraction, one division, one exp.
+    const double m = s.logits[0];
+    const double T = o.temperature;
+    std::array<double, TDM_MAX_TOP_K> w{};
+    for (int64_t j = 0; j < known; ++j) w[size_t(j)] = std::exp((double(s.logits[j]) - m) / T);
+
+    // Sum of w over the first n ranked entries, added in ascending id order (steps 5 and 7).
+    auto sum_in_id_order = [&](int64_t n) {
+        std::array<int, TDM_MAX_TOP_K> order{};
+        std::iota(order.begin(), order.begin() + n, 0);
+        std::sort(order.begin(), order.begin() + n,
+                  [&](int a, int b) { return s.ids[a] < s.ids[b]; });
+        double sum = 0.0;
+        for (int64_t j = 0; j < n; ++j) sum += w[size_t(order[size_t(j)])];
+        return sum;
+    };
+
+    // Step 5: S over K.
+    double total;
+    if (k_size <= avail) total = sum_in_id_order(k_size);
+    else if (k_size == s.candidates) total = s.tempered;  // K = C, summed on the device
+    else return std::nullopt;                              // a top-k cut beyond the list
+
+    // Step 6: the nucleus, the shortest ranked prefix whose mass reaches P * S.
+    int64_t kept = k_size;
+    if (o.top_p < 1.0f) {
+        const double threshold = double(o.top_p) * total;
+        double cumulative = 0.0;
+        int64_t j = 0;
+        for (; j < known; ++j) {
+            cumulative += w[size_t(j)];
+            if (cumulative >= threshold) break;
+        }
+        if (j < known) kept = j + 1;
+        else if (known < k_size) return std::nullopt;  // the nucleus runs past the list
+    }
+
+    // Step 7: Z over N (= S when N = K).
+    const double z_total = kept == k_size ? total : sum_in_id_order(kept);
+
+    // Step 8: one draw, the first ranked token whose cumulative weight exceeds u * Z.
+    const Rng saved = sampler.rng();
+    const double target = sampler.rng().uniform() * z_total;
+    double cumulative = 0.0;
+    const int64_t walk = std::min(kept, known);
+    for (int64_t j = 0; j < walk; ++j) {
+        cumulative += w[size_t(j)];
+        if (cumulative > target) return s.ids[j];
+    }
+    if (kept <= known) return s.ids[kept - 1];  // rounding left none: the last of N
+    sampler.rng() = saved;                      // the walk needs more than the list holds
+    return std::nullopt;
+}
+
+}  // namespace tdm
