@@ -246,7 +246,15 @@ struct ModelResult {
 
 // Greedy decode after a prompt, and a long prefill, each a median of `reps` runs on fresh
 // sessions, after one untimed warm-up run (cuBLAS handles, workspaces, first-launch costs).
-// Session::prefill returns once the last logits are on the host, so a host clock is exact.
+// Session::prefill may return before the GPU has finished (the logits stay on the device until
+// someone asks), so every timed prefill ends with the first greedy token, which waits for the
+// forward pass: the time to first token, measured with a host clock.
+tdm_sampler_options greedy_options() {
+    tdm_sampler_options o = tdm::default_sampler_options();
+    o.temperature = 0.0f;
+    return o;
+}
+
 ModelResult time_model(const std::shared_ptr<const tdm::Model>& model, int prompt, int gen,
                        int prefill, int reps) {
     const int64_t V = model->config().vocab_size;
@@ -256,15 +264,13 @@ ModelResult time_model(const std::shared_ptr<const tdm::Model>& model, int promp
         tdm::SessionConfig sc;
         sc.kv_capacity = prompt + steps + 1;
         tdm::Session s(model, sc);
-        auto t = Clock::now();
-        s.prefill(prompt_ids.data(), prompt, false);
-        if (prefill_s) *prefill_s = seconds_since(t);
         // Greedy through Session::sample: the argmax is taken on the GPU and only the token
         // comes back, as a generate loop over the C ABI does (tdm_sampler_sample_session).
-        tdm_sampler_options greedy_options = tdm::default_sampler_options();
-        greedy_options.temperature = 0.0f;
-        tdm::Sampler greedy(greedy_options);
+        tdm::Sampler greedy(greedy_options());
+        auto t = Clock::now();
+        s.prefill(prompt_ids.data(), prompt, false);
         int32_t next = s.sample(greedy, nullptr);
+        if (prefill_s) *prefill_s = seconds_since(t);
         t = Clock::now();
         for (int i = 0; i < steps; ++i) {
             s.decode(next);
@@ -276,8 +282,10 @@ ModelResult time_model(const std::shared_ptr<const tdm::Model>& model, int promp
         tdm::SessionConfig sc;
         sc.kv_capacity = prefill + 1;
         tdm::Session s(model, sc);
+        tdm::Sampler greedy(greedy_options());
         auto t = Clock::now();
         s.prefill(long_ids.data(), prefill, false);
+        (void)s.sample(greedy, nullptr);
         return seconds_since(t);
     };
     decode_run(8, nullptr, nullptr);
