@@ -12,7 +12,9 @@ namespace Tandem.Cli.Commands;
 /// </summary>
 internal static class EvalCommand
 {
-    public const int DefaultMaxTokens = 256;
+    /// <summary>Most tokens of one answer. Answers end at EOS; this only stops a runaway, so it sits well above the
+    /// demo task's longest chain (about 330 tokens): a lower cap would count long correct chains as wrong.</summary>
+    public const int DefaultMaxTokens = 512;
     public const int DefaultDraft = 4;
     public const string DefaultOutDir = "eval-out";
 
