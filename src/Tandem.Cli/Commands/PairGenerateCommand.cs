@@ -141,7 +141,7 @@ internal static class PairGenerateCommand
             throw new ArgumentException("--prompt has no tokens");
         }
 
-        var generation = pair.Generate(promptIds, options, context.Cancellation);
+        var generation = pair.GenerateAsync(promptIds, options, context.Cancellation);
         var records = new List<PairToken>();
         var decoder = tokenizer.CreateIncrementalDecoder();
         bool color = context.Environment.UseColor;

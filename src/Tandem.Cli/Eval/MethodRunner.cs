@@ -33,7 +33,7 @@ internal sealed class MethodRunner(ModelPair pair, int maxNewTokens, ulong seed)
             foreach (var tally in tallies)
             {
                 var options = tally.Method.Options with { MaxNewTokens = maxNewTokens, Seed = seed + (ulong)i };
-                var generation = pair.Generate(prompt, options, cancellationToken);
+                var generation = pair.GenerateAsync(prompt, options, cancellationToken);
                 var records = generation.RunToEnd(cancellationToken);
                 var stats = generation.Stats ?? throw new InvalidOperationException("the pair returned no statistics for a finished generation");
                 bool correct = AnswerExtraction.IsCorrect(_tokenizer.Decode([.. generation.Output]), problems[i].Answer);
@@ -49,7 +49,7 @@ internal sealed class MethodRunner(ModelPair pair, int maxNewTokens, ulong seed)
         foreach (var mode in new[] { PairMode.Large, PairMode.Small })
         {
             var options = new PairOptions(Temperature: 0f) { Mode = mode, MaxNewTokens = maxNewTokens };
-            pair.Generate(prompt, options, cancellationToken).RunToEnd(cancellationToken);
+            pair.GenerateAsync(prompt, options, cancellationToken).RunToEnd(cancellationToken);
         }
     }
 

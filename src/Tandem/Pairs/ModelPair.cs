@@ -81,7 +81,7 @@ public sealed unsafe class ModelPair : IDisposable
     /// <param name="options">Mode, sampling, stop conditions and policy; null for the defaults (R-Stitch, greedy).</param>
     /// <param name="cancellationToken">Stops the generation between forward passes.</param>
     /// <exception cref="ArgumentException">The prompt is empty or an option is invalid.</exception>
-    public PairGeneration Generate(ReadOnlySpan<int> prompt, PairOptions? options = null, CancellationToken cancellationToken = default)
+    public PairGeneration GenerateAsync(ReadOnlySpan<int> prompt, PairOptions? options = null, CancellationToken cancellationToken = default)
     {
         if (prompt.IsEmpty)
         {
@@ -94,8 +94,8 @@ public sealed unsafe class ModelPair : IDisposable
     }
 
     /// <summary>Prepares a generation that continues <paramref name="prompt"/>; see the span overload.</summary>
-    public PairGeneration Generate(IReadOnlyList<int> prompt, PairOptions? options = null, CancellationToken cancellationToken = default) =>
-        Generate(Tokens.AsSpan(prompt), options, cancellationToken);
+    public PairGeneration GenerateAsync(IReadOnlyList<int> prompt, PairOptions? options = null, CancellationToken cancellationToken = default) =>
+        GenerateAsync(Tokens.AsSpan(prompt), options, cancellationToken);
 
     /// <summary>The committed sequence of the latest generation, prompt included (empty before any).</summary>
     public int[] CommittedTokens()

@@ -11,7 +11,7 @@ namespace Tandem;
 /// <remarks>
 /// <para>Each native step (one token, or one draft-and-verify round) runs on the thread pool when streaming, so a
 /// caller's synchronization context stays free; the cancellation tokens (the one given to
-/// <see cref="ModelPair.Generate(ReadOnlySpan{int}, PairOptions?, CancellationToken)"/> and the enumerator's) are
+/// <see cref="ModelPair.GenerateAsync(ReadOnlySpan{int}, PairOptions?, CancellationToken)"/> and the enumerator's) are
 /// checked between steps and polled by the native core between forward passes, and surface as
 /// <see cref="OperationCanceledException"/>.</para>
 /// <para>A routing policy that throws stops the generation with that same exception (rethrown with its original

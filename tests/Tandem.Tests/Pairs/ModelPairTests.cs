@@ -115,7 +115,7 @@ public sealed class ModelPairTests
                      PairFixture.Greedy(PairMode.Ead, tokens: 30, new WindowedEntropyPolicy(6f)),
                  })
         {
-            var generation = _fixture.Pair.Generate(prompt, options);
+            var generation = _fixture.Pair.GenerateAsync(prompt, options);
             await foreach (var record in generation)
             {
                 int committed = _fixture.Pair.CommittedTokens().Length;
@@ -159,7 +159,7 @@ public sealed class ModelPairTests
         using var pair = ModelPair.Create(small, large);
         small.Dispose();
         large.Dispose();
-        var generation = pair.Generate(PairFixture.Prompts[0], PairFixture.Greedy(PairMode.Speculative, tokens: 8));
+        var generation = pair.GenerateAsync(PairFixture.Prompts[0], PairFixture.Greedy(PairMode.Speculative, tokens: 8));
         generation.RunToEnd();
         Assert.That(generation.Output, Has.Count.EqualTo(8));
     }
@@ -178,13 +178,13 @@ public sealed class ModelPairTests
     public void A_generation_runs_once_and_a_later_one_supersedes_it()
     {
         int[] prompt = PairFixture.Prompts[0];
-        var first = _fixture.Pair.Generate(prompt, PairFixture.Greedy(PairMode.Small, tokens: 4));
+        var first = _fixture.Pair.GenerateAsync(prompt, PairFixture.Greedy(PairMode.Small, tokens: 4));
         first.RunToEnd();
         Assert.Throws<InvalidOperationException>(() => first.RunToEnd());
         Assert.Throws<InvalidOperationException>(() => first.GetAsyncEnumerator());
 
-        var interrupted = _fixture.Pair.Generate(prompt, PairFixture.Greedy(PairMode.Small, tokens: 10));
-        var later = _fixture.Pair.Generate(prompt, PairFixture.Greedy(PairMode.Large, tokens: 3));
+        var interrupted = _fixture.Pair.GenerateAsync(prompt, PairFixture.Greedy(PairMode.Small, tokens: 10));
+        var later = _fixture.Pair.GenerateAsync(prompt, PairFixture.Greedy(PairMode.Large, tokens: 3));
         Assert.ThrowsAsync<InvalidOperationException>(async () =>
         {
             int seen = 0;
@@ -205,14 +205,14 @@ public sealed class ModelPairTests
     public void Cancelling_before_or_during_a_generation_raises_OperationCanceledException_and_leaves_the_pair_usable()
     {
         int[] prompt = PairFixture.Prompts[1];
-        var cancelled = _fixture.Pair.Generate(prompt, PairFixture.Greedy(PairMode.Speculative, tokens: 40),
+        var cancelled = _fixture.Pair.GenerateAsync(prompt, PairFixture.Greedy(PairMode.Speculative, tokens: 40),
             new CancellationToken(canceled: true));
         Assert.Catch<OperationCanceledException>(() => cancelled.RunToEnd());
         Assert.That(cancelled.Output, Is.Empty);
 
         using var source = new CancellationTokenSource();
         var received = new List<PairToken>();
-        var running = _fixture.Pair.Generate(prompt, PairFixture.Greedy(PairMode.RStitch, tokens: 40));
+        var running = _fixture.Pair.GenerateAsync(prompt, PairFixture.Greedy(PairMode.RStitch, tokens: 40));
         Assert.CatchAsync<OperationCanceledException>(async () =>
         {
             await foreach (var record in running.WithCancellation(source.Token))
@@ -240,7 +240,7 @@ public sealed class ModelPairTests
         int[] prompt = PairFixture.Prompts[0];
         using var source = new CancellationTokenSource();
         var policy = new CancellingPolicy(source, cancelAt: 4);
-        var generation = _fixture.Pair.Generate(prompt, PairFixture.Greedy(PairMode.RStitch, tokens: 20, policy), source.Token);
+        var generation = _fixture.Pair.GenerateAsync(prompt, PairFixture.Greedy(PairMode.RStitch, tokens: 20, policy), source.Token);
 
         Assert.Catch<OperationCanceledException>(() => generation.RunToEnd());
         Assert.That(policy.Calls, Is.EqualTo(4));
@@ -267,7 +267,7 @@ public sealed class ModelPairTests
     public void A_disposed_pair_refuses_new_and_running_generations()
     {
         using var fixture = new PairFixture();
-        var generation = fixture.Pair.Generate(PairFixture.Prompts[0], PairFixture.Greedy(PairMode.Small, tokens: 10));
+        var generation = fixture.Pair.GenerateAsync(PairFixture.Prompts[0], PairFixture.Greedy(PairMode.Small, tokens: 10));
         Assert.ThrowsAsync<ObjectDisposedException>(async () =>
         {
             await foreach (var _ in generation)
@@ -275,7 +275,7 @@ public sealed class ModelPairTests
                 fixture.Pair.Dispose();
             }
         });
-        Assert.Throws<ObjectDisposedException>(() => fixture.Pair.Generate(PairFixture.Prompts[0]));
+        Assert.Throws<ObjectDisposedException>(() => fixture.Pair.GenerateAsync(PairFixture.Prompts[0]));
         Assert.Throws<ObjectDisposedException>(() => fixture.Pair.CommittedTokens());
     }
 
@@ -286,19 +286,19 @@ public sealed class ModelPairTests
         int[] prompt = PairFixture.Prompts[0];
         Assert.Multiple(() =>
         {
-            Assert.Throws<ArgumentException>(() => pair.Generate(ReadOnlySpan<int>.Empty));
-            Assert.Catch<ArgumentException>(() => pair.Generate(prompt, new PairOptions(Temperature: float.NaN)));
-            Assert.Catch<ArgumentException>(() => pair.Generate(prompt, new PairOptions(TopP: 0)));
-            Assert.Catch<ArgumentException>(() => pair.Generate(prompt, new PairOptions(StatsTopK: 0)));
-            Assert.Catch<ArgumentException>(() => pair.Generate(prompt, new PairOptions(MaxNewTokens: -1)));
-            Assert.Catch<ArgumentException>(() => pair.Generate(prompt, new PairOptions(DraftLength: 0)));
-            Assert.Catch<ArgumentException>(() => pair.Generate(prompt, new PairOptions(DraftConfidence: 1.5f)));
-            Assert.Catch<ArgumentException>(() => pair.Generate(prompt, new PairOptions(Mode: (PairMode)9)));
-            Assert.Catch<ArgumentException>(() => pair.Generate(prompt,
+            Assert.Throws<ArgumentException>(() => pair.GenerateAsync(ReadOnlySpan<int>.Empty));
+            Assert.Catch<ArgumentException>(() => pair.GenerateAsync(prompt, new PairOptions(Temperature: float.NaN)));
+            Assert.Catch<ArgumentException>(() => pair.GenerateAsync(prompt, new PairOptions(TopP: 0)));
+            Assert.Catch<ArgumentException>(() => pair.GenerateAsync(prompt, new PairOptions(StatsTopK: 0)));
+            Assert.Catch<ArgumentException>(() => pair.GenerateAsync(prompt, new PairOptions(MaxNewTokens: -1)));
+            Assert.Catch<ArgumentException>(() => pair.GenerateAsync(prompt, new PairOptions(DraftLength: 0)));
+            Assert.Catch<ArgumentException>(() => pair.GenerateAsync(prompt, new PairOptions(DraftConfidence: 1.5f)));
+            Assert.Catch<ArgumentException>(() => pair.GenerateAsync(prompt, new PairOptions(Mode: (PairMode)9)));
+            Assert.Catch<ArgumentException>(() => pair.GenerateAsync(prompt,
                 new PairOptions(Mode: PairMode.Speculative, Policy: new EntropyThresholdPolicy())));
-            Assert.Catch<ArgumentException>(() => pair.Generate(prompt,
+            Assert.Catch<ArgumentException>(() => pair.GenerateAsync(prompt,
                 new PairOptions(Mode: PairMode.Ead, Policy: new WindowedEntropyPolicy(window: PairOptions.MaxEntropyWindow + 1))));
-            Assert.Catch<ArgumentOutOfRangeException>(() => pair.Generate([3, 512, 4], PairFixture.Greedy(PairMode.Small)).RunToEnd());
+            Assert.Catch<ArgumentOutOfRangeException>(() => pair.GenerateAsync([3, 512, 4], PairFixture.Greedy(PairMode.Small)).RunToEnd());
             Assert.Catch<ArgumentOutOfRangeException>(() => pair.CacheLength((PairModelKind)2));
         });
     }

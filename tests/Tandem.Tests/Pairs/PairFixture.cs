@@ -30,7 +30,7 @@ internal sealed class PairFixture : IDisposable
 
     public (IReadOnlyList<PairToken> Records, int[] Output, PairStats Stats) Run(int[] prompt, PairOptions options)
     {
-        var generation = Pair.Generate(prompt, options);
+        var generation = Pair.GenerateAsync(prompt, options);
         var records = generation.RunToEnd();
         return (records, [.. generation.Output], generation.Stats!);
     }

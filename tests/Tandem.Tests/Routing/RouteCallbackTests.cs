@@ -48,7 +48,7 @@ public sealed class RouteCallbackTests
     public void The_policy_survives_garbage_collections_during_the_generation()
     {
         // Nothing but the generation refers to this policy; it forces full collections inside the native step.
-        var generation = _fixture.Pair.Generate(PairFixture.Prompts[0],
+        var generation = _fixture.Pair.GenerateAsync(PairFixture.Prompts[0],
             PairFixture.Greedy(PairMode.RStitch, tokens: 25, new CollectingPolicy()));
         var records = generation.RunToEnd();
         Assert.That(generation.Output, Has.Count.EqualTo(25));
@@ -61,7 +61,7 @@ public sealed class RouteCallbackTests
     {
         int[] prompt = PairFixture.Prompts[0];
         var policy = new ThrowingPolicy(failAt: 5);
-        var generation = _fixture.Pair.Generate(prompt, PairFixture.Greedy(PairMode.RStitch, tokens: 20, policy));
+        var generation = _fixture.Pair.GenerateAsync(prompt, PairFixture.Greedy(PairMode.RStitch, tokens: 20, policy));
 
         var error = Assert.Throws<PolicyFailure>(() => generation.RunToEnd())!;
         Assert.That(error.Message, Is.EqualTo("decision 5 failed"));
@@ -70,7 +70,7 @@ public sealed class RouteCallbackTests
         Assert.That(generation.Stats, Is.Not.Null);
 
         // Streaming reports it the same way, and the pair goes on working.
-        var streamed = _fixture.Pair.Generate(prompt, PairFixture.Greedy(PairMode.Ead, tokens: 20, new ThrowingPolicy(failAt: 1)));
+        var streamed = _fixture.Pair.GenerateAsync(prompt, PairFixture.Greedy(PairMode.Ead, tokens: 20, new ThrowingPolicy(failAt: 1)));
         Assert.ThrowsAsync<PolicyFailure>(async () =>
         {
             await foreach (var _ in streamed)
@@ -84,7 +84,7 @@ public sealed class RouteCallbackTests
     [Test]
     public void A_policy_answer_that_is_not_a_decision_is_an_InvalidOperationException()
     {
-        var generation = _fixture.Pair.Generate(PairFixture.Prompts[0],
+        var generation = _fixture.Pair.GenerateAsync(PairFixture.Prompts[0],
             PairFixture.Greedy(PairMode.RStitch, tokens: 5, new ConstantPolicy((RouteDecision)9)));
         var error = Assert.Throws<InvalidOperationException>(() => generation.RunToEnd())!;
         Assert.That(error.Message, Does.Contain("9"));
@@ -94,7 +94,7 @@ public sealed class RouteCallbackTests
     public void A_decision_the_native_loop_refuses_is_a_Callback_error_with_its_message()
     {
         // Discarding every proposal would discard the replacement too, which the loop refuses.
-        var generation = _fixture.Pair.Generate(PairFixture.Prompts[0],
+        var generation = _fixture.Pair.GenerateAsync(PairFixture.Prompts[0],
             PairFixture.Greedy(PairMode.RStitch, tokens: 5, new ConstantPolicy(RouteDecision.DiscardAndSwitch)));
         var error = Assert.Throws<TandemException>(() => generation.RunToEnd())!;
         Assert.That(error.Status, Is.EqualTo(TandemStatus.Callback));
