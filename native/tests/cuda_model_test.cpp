@@ -1,6 +1,6 @@
 // The fixture models on the CUDA device, against Hugging Face transformers' golden logits and the
 // CPU engine: whole prompts, greedy continuations, the cache invariants (prefill-then-decode,
-// truncate-then-redo), a prompt long enough to cross prefill chunks and split decode, and the
+// truncate-then-redo), a long prompt prefilled whole and then decoded with split attention, and the
 // weight upload itself.
 //
 // Weights become bf16 on the GPU (and the matrix products round activations to bf16), so every
@@ -174,7 +174,9 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGoldenTest,
                              return n;
                          });
 
-// 1500 tokens: three prefill chunks on the GPU, then decode steps whose attention is split.
+// 1500+ tokens in one prefill (one chunk on the GPU, whose prefill chunks hold thousands of rows;
+// prefills at pos0 > 0 are covered by the stepwise half below and by cuda_sparse_model_test), then
+// decode steps whose attention is split.
 TEST(CudaModel, LongPromptTailAndDecodeMatchTransformers) {
     TDM_SKIP_WITHOUT_GPU();
     auto model = load_on("long-llama-bf16", TDM_DEVICE_CUDA);
