@@ -18,6 +18,8 @@
 namespace tdm::cpu {
 namespace {
 
+// Multiply-adds below which a second thread costs more to wake than it saves (matmul.cpp's rule).
+constexpr int64_t kMinWorkPerThread = 64 * 1024;
 constexpr int64_t kMinKeysPerSplit = 256;  // below this, a split's fixed cost outweighs it
 
 struct Plan {
@@ -83,7 +85,11 @@ void attention(const float* q, const float* k_cache, const float* v_cache, const
     const int64_t rows = s.n_new * group;  // query rows per KV head
     const int64_t rb = kt.attention_rows;
     const int64_t row_blocks = (rows + rb - 1) / rb;
-    const int64_t threads = pool.size();
+    // Threads worth waking: below kMinWorkPerThread multiply-adds each (as in matmul), a hand-off
+    // costs more than it saves. Decode of a small model (a few heads, a short cache) then runs on
+    // the calling thread alone instead of waking the pool once per layer.
+    const int64_t work = s.heads * s.n_new * (s.pos0 + s.n_new) * s.head_dim * 2;
+    const int64_t threads = std::clamp<int64_t>(work / kMinWorkPerThread, 1, pool.size());
 
     // Split the keys only when the row blocks alone leave threads idle (or badly balanced).
     int64_t splits = 1;
