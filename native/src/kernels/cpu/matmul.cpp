@@ -18,6 +18,13 @@ namespace {
 // a few microseconds; 64K multiply-adds of f32 weights are ~4 us of streaming at ~60 GB/s).
 constexpr int64_t kMinWorkPerThread = 64 * 1024;
 
+// A weight matrix this small stays in a core's L2 between passes, so up to kMaxGemvPasses GEMV
+// passes (each over m_step rows) cost less than packing it for the GEMM: that is the case of a
+// small model's catch-up or verification pass over a dozen tokens. Larger matrices stream from
+// memory on every pass and take the GEMM as soon as one pass is not enough.
+constexpr int64_t kCachedWeightBytes = 512 * 1024;
+constexpr int64_t kMaxGemvPasses = 4;
+
 // [lo, hi) of part `c` of `parts` equal parts of [0, n), cut at multiples of `step` (except n).
 std::pair<int64_t, int64_t> part(int64_t n, int64_t step, int64_t c, int64_t parts) {
     int64_t units = (n + step - 1) / step;
@@ -64,7 +71,9 @@ void matmul(const float* x, int64_t M, int64_t ldx, const MatrixView& W, const V
     const KernelTable& kt = active_kernels();
     const MatmulProblem p{x, M, ldx, K, W.data, W.dtype, N, b, y, ldy};
     const int dt = static_cast<int>(W.dtype);
-    const bool few_rows = M <= kt.gemv[dt].m_step;
+    const int64_t weight_bytes = N * K * int64_t(dtype_size(W.dtype));
+    const int64_t gemv_passes = weight_bytes <= kCachedWeightBytes ? kMaxGemvPasses : 1;
+    const bool few_rows = M <= kt.gemv[dt].m_step * gemv_passes;
     const MatmulKernel& kernel = few_rows ? kt.gemv[dt] : kt.gemm[dt];
 
     // Split N when it has enough register tiles for every thread (each thread then streams its
@@ -82,8 +91,12 @@ void matmul(const float* x, int64_t M, int64_t ldx, const MatrixView& W, const V
         else
             std::tie(m0, m1) = part(M, kernel.m_step, t, threads);
         if (m0 >= m1 || n0 >= n1) return;
-        void* scratch = thread_scratch(ScratchSlot::Kernel, kernel.scratch_bytes(m1 - m0, K));
-        kernel.run(p, m0, m1, n0, n1, scratch);
+        // The GEMV kernel takes at most m_step rows a pass; the GEMM any number.
+        const int64_t pass_rows = few_rows ? kernel.m_step : m1 - m0;
+        void* scratch =
+            thread_scratch(ScratchSlot::Kernel, kernel.scratch_bytes(std::min(pass_rows, m1 - m0), K));
+        for (int64_t m = m0; m < m1; m += pass_rows)
+            kernel.run(p, m, std::min(m + pass_rows, m1), n0, n1, scratch);
     };
     if (threads == 1) {
         run_part(0);
