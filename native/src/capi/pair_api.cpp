@@ -5,6 +5,7 @@
 
 #include "capi/guard.h"
 #include "capi/handles.h"
+#include "capi/session_options.h"
 #include "decode/routing.h"
 
 namespace {
@@ -46,16 +47,7 @@ TDM_API tdm_status tdm_pair_create(tdm_model* small, tdm_model* large,
         *out_pair = nullptr;
         tdm::capi::require_not_null(small, "small");
         tdm::capi::require_not_null(large, "large");
-        tdm_session_options defaults;
-        tdm_session_options_init(&defaults);
-        const tdm_session_options o =
-            tdm::capi::read_options(session_options, defaults, "tdm_session_options");
-        TDM_REQUIRE(o.threads >= 0, TDM_ERR_INVALID_ARGUMENT,
-                    "threads must be >= 0 (0 = the model's default), got " +
-                        std::to_string(o.threads));
-        tdm::SessionConfig config;
-        config.kv_capacity = o.kv_capacity;
-        config.threads = o.threads;
+        const tdm::SessionConfig config = tdm::capi::read_session_config(session_options);
         auto handle = std::make_unique<tdm_pair>();
         handle->decoder = std::make_unique<tdm::PairDecoder>(small->model, large->model, config);
         handle->views[TDM_PAIR_SMALL].session.reset(&handle->decoder->pair().session(TDM_PAIR_SMALL));

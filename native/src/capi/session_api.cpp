@@ -8,6 +8,7 @@
 #include "capi/guard.h"
 #include "capi/handles.h"
 #include "capi/prefill_options.h"
+#include "capi/session_options.h"
 #include "uncertainty/token_stats.h"
 
 namespace {
@@ -27,6 +28,22 @@ using tdm::capi::read_prefill_options;
 
 }  // namespace
 
+namespace tdm::capi {
+
+SessionConfig read_session_config(const tdm_session_options* options) {
+    tdm_session_options defaults;
+    tdm_session_options_init(&defaults);
+    const tdm_session_options o = read_options(options, defaults, "tdm_session_options");
+    TDM_REQUIRE(o.threads >= 0, TDM_ERR_INVALID_ARGUMENT,
+                "threads must be >= 0 (0 = the model's default), got " + std::to_string(o.threads));
+    SessionConfig config;
+    config.kv_capacity = o.kv_capacity;
+    config.threads = o.threads;
+    return config;
+}
+
+}  // namespace tdm::capi
+
 extern "C" {
 
 TDM_API void tdm_session_options_init(tdm_session_options* options) {
@@ -41,16 +58,7 @@ TDM_API tdm_status tdm_session_create(tdm_model* model, const tdm_session_option
         tdm::capi::require_not_null(out_session, "out_session");
         *out_session = nullptr;
         tdm::capi::require_not_null(model, "model");
-        tdm_session_options defaults;
-        tdm_session_options_init(&defaults);
-        const tdm_session_options o =
-            tdm::capi::read_options(options, defaults, "tdm_session_options");
-        TDM_REQUIRE(o.threads >= 0, TDM_ERR_INVALID_ARGUMENT,
-                    "threads must be >= 0 (0 = the model's default), got " +
-                        std::to_string(o.threads));
-        tdm::SessionConfig config;
-        config.kv_capacity = o.kv_capacity;
-        config.threads = o.threads;
+        const tdm::SessionConfig config = tdm::capi::read_session_config(options);
         auto handle = std::make_unique<tdm_session>();
         handle->session = std::make_unique<tdm::Session>(model->model, config);
         *out_session = handle.release();
