@@ -83,8 +83,11 @@ def main():
         label = o.get("label") or h.get("label") or k
         hf_ok = "error" not in h
         d_o, d_h, d_f = o.get("decode_tps"), h.get("decode_tps") if hf_ok else None, o.get("floor_tps")
+        d_e = o.get("decode_eager_tps")
         parts = [p for p in (f"{ratio(d_o, d_f):.2f} of floor" if ratio(d_o, d_f) is not None else "",
-                             f"{ratio(d_o, d_h):.2f}x transformers" if ratio(d_o, d_h) is not None else "")
+                             f"{ratio(d_o, d_h):.2f}x transformers" if ratio(d_o, d_h) is not None else "",
+                             f"{ratio(d_o, d_e):.2f}x our eager steps ({fmt(d_e)} tok/s)"
+                             if ratio(d_o, d_e) is not None else "")
                  if p]
         print(f"| {label}: decode tok/s (prompt {o.get('prompt', h.get('prompt', 512))}, "
               f"{o.get('gen', h.get('gen', 256))} new, batch 1) | {fmt(d_o)} | - | "

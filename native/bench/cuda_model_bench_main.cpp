@@ -242,6 +242,8 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint32_t seed) {
 struct ModelResult {
     double prompt_prefill_tps, decode_tps, prefill_tps;
     double decode_seconds_median;
+    double decode_eager_tps;  // the same decode with TANDEM_CUDA_GRAPH=0 (every launch enqueued)
+    int64_t graph_replays;    // of the last timed decode run: > 0 when the graph path ran
 };
 
 // Greedy decode after a prompt, and a long prefill, each a median of `reps` runs on fresh
@@ -260,10 +262,14 @@ ModelResult time_model(const std::shared_ptr<const tdm::Model>& model, int promp
     const int64_t V = model->config().vocab_size;
     const auto prompt_ids = random_tokens(prompt, V, 1234);
     const auto long_ids = random_tokens(prefill, V, 4321);
-    auto decode_run = [&](int steps, double* prefill_s, double* decode_s) {
+    int64_t replays = 0;
+    auto decode_run = [&](int steps, double* prefill_s, double* decode_s, bool graph = true) {
         tdm::SessionConfig sc;
         sc.kv_capacity = prompt + steps + 1;
+        // The backend reads the switch when the session creates it.
+        if (!graph) setenv("TANDEM_CUDA_GRAPH", "0", 1);
         tdm::Session s(model, sc);
+        if (!graph) unsetenv("TANDEM_CUDA_GRAPH");
         // Greedy through Session::sample: the argmax is taken on the GPU and only the token
         // comes back, as a generate loop over the C ABI does (tdm_sampler_sample_session).
         tdm::Sampler greedy(greedy_options());
@@ -277,6 +283,7 @@ ModelResult time_model(const std::shared_ptr<const tdm::Model>& model, int promp
             next = s.sample(greedy, nullptr);
         }
         if (decode_s) *decode_s = seconds_since(t);
+        replays = s.backend().graph_replays();
     };
     auto prefill_run = [&]() {
         tdm::SessionConfig sc;
@@ -297,8 +304,16 @@ ModelResult time_model(const std::shared_ptr<const tdm::Model>& model, int promp
         pp.push_back(p);
         dd.push_back(d);
     }
+    const int64_t graph_replays = replays;
+    std::vector<double> de;
+    for (int r = 0; r < reps; ++r) {
+        double d = 0;
+        decode_run(gen, nullptr, &d, /*graph=*/false);
+        de.push_back(d);
+    }
     for (int r = 0; r < reps; ++r) lp.push_back(prefill_run());
-    return {prompt / median(pp), gen / median(dd), prefill / median(lp), median(dd)};
+    return {prompt / median(pp), gen / median(dd), prefill / median(lp), median(dd),
+            gen / median(de), graph_replays};
 }
 
 }  // namespace
@@ -388,6 +403,8 @@ int main(int argc, char** argv) {
             out["models"][spec.key] = {{"label", spec.label},
                                        {"parameters", model->parameter_count()},
                                        {"decode_tps", r.decode_tps},
+                                       {"decode_eager_tps", r.decode_eager_tps},
+                                       {"graph_replays", r.graph_replays},
                                        {"prompt_prefill_tps", r.prompt_prefill_tps},
                                        {"prefill_tps", r.prefill_tps},
                                        {"bytes_per_token_bf16_kv", bytes_bf16},
@@ -400,10 +417,12 @@ int main(int argc, char** argv) {
                                        {"reps", reps}};
             save();
             std::printf("%s: decode %.1f tok/s (floor %.0f tok/s = %.2f GB/token at %.0f GB/s; "
-                        "fraction %.2f), prefill %d: %.0f tok/s, prefill %d: %.0f tok/s\n",
+                        "fraction %.2f; without the CUDA graph %.1f tok/s, graph %.2fx; %lld "
+                        "replays), prefill %d: %.0f tok/s, prefill %d: %.0f tok/s\n",
                         spec.label.c_str(), r.decode_tps, floor_tps, bytes_bf16 / 1e9, bw / 1e9,
-                        r.decode_tps / floor_tps, prompt, r.prompt_prefill_tps, prefill,
-                        r.prefill_tps);
+                        r.decode_tps / floor_tps, r.decode_eager_tps,
+                        r.decode_tps / r.decode_eager_tps, (long long)r.graph_replays, prompt,
+                        r.prompt_prefill_tps, prefill, r.prefill_tps);
             std::fflush(stdout);
         }
     } catch (const std::exception& e) {

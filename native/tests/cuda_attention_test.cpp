@@ -184,6 +184,9 @@ TEST(CudaAttention, DecodeMatchesReferenceAtEverySplitCount) {
         {1, 32, 4, 4, 96, 0},   {1, 33, 2, 1, 256, 0},    {1, 200, 32, 8, 64, 0},
         {1, 1500, 2, 1, 64, 0}, {1, 4000, 8, 2, 128, 100}, {1, 777, 40, 1, 80, 0},
         {1, 64, 6, 3, 200, 7},
+        // the vectorised kernel (D 64/128, up to 8 query heads per KV head) at its group limit,
+        // and past it (the tile kernel)
+        {1, 300, 16, 2, 64, 0}, {1, 5000, 8, 1, 64, 0},  {1, 90, 16, 1, 128, 0},
     };
     double worst = 0;
     for (const Case& c : cases) {
@@ -194,9 +197,22 @@ TEST(CudaAttention, DecodeMatchesReferenceAtEverySplitCount) {
             GuardedOutput out(1, int64_t(c.heads) * c.D, int64_t(c.heads) * c.D);
             GuardedOutput lse(1, c.heads, c.heads);
             DeviceBuffer scratch(size_t(decode_scratch_floats(probe, splits)) * sizeof(float));
+            clear_decode_scratch(scratch.as<float>(), probe, splits, nullptr);
             attention_decode(args_for(c, in, out.data(), lse.data()), splits,
                              scratch.as<float>(), nullptr);
             expect_matches(in, out, lse, worst);
+            // A recorded decode step reads its position from device memory; the host-side pos0
+            // (the recording's) may be any position the cache holds. Same bits.
+            const std::vector<int64_t> position{c.pos0};
+            DeviceBuffer d_pos = upload(position);
+            GuardedOutput out2(1, int64_t(c.heads) * c.D, int64_t(c.heads) * c.D);
+            GuardedOutput lse2(1, c.heads, c.heads);
+            AttentionArgs replay = args_for(c, in, out2.data(), lse2.data());
+            replay.pos0 = in.capacity - 1;
+            replay.pos_dev = d_pos.as<int64_t>();
+            attention_decode(replay, splits, scratch.as<float>(), nullptr);
+            EXPECT_EQ(out2.logical(), out.logical());
+            EXPECT_EQ(lse2.logical(), lse.logical());
         }
     }
     RecordProperty("worst_relative_error", sci(worst));

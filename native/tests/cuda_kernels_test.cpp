@@ -19,6 +19,8 @@ TEST(CudaKernels, SkippedInABuildWithoutCuda) {
 
 #else
 
+#include <memory>
+
 #include "cuda_test_support.h"
 #include "kernels/cpu/reference.h"
 #include "kernels/cuda/kernels.h"
@@ -31,6 +33,19 @@ using namespace testing;
 
 constexpr double kF32Tol = 1e-5;
 constexpr double kMatmulTol = 1e-4;
+
+// RoPE on queries only: x [rows, heads, D] in place at positions pos0 + r.
+RopeStore queries(float* x, int64_t rows, int64_t heads, int64_t D, int64_t pos0,
+                  const float* inv_freq) {
+    RopeStore a;
+    a.q = x;
+    a.heads = int32_t(heads);
+    a.rows = rows;
+    a.pos0 = pos0;
+    a.head_dim = int32_t(D);
+    a.inv_freq = inv_freq;
+    return a;
+}
 
 TEST(CudaKernels, EmbedCopiesTableRowsExactly) {
     TDM_SKIP_WITHOUT_GPU();
@@ -98,7 +113,8 @@ TEST(CudaKernels, RopeMatchesReferenceAtNearAndFarPositions) {
         DeviceBuffer d_freq = upload(inv_freq);
         GuardedOutput out(1, n, n);
         TDM_CUDA_CHECK(cudaMemcpy(out.data(), x.data(), size_t(n) * 4, cudaMemcpyHostToDevice));
-        rope(out.data(), c.rows, c.heads, c.D, c.pos0, d_freq.as<float>(), nullptr);
+        rope_and_store(queries(out.data(), c.rows, c.heads, c.D, c.pos0, d_freq.as<float>()),
+                       nullptr);
         ASSERT_TRUE(out.written_exactly());
         EXPECT_LE(relative_error(out.logical(), ref), kF32Tol);
     }
@@ -150,8 +166,18 @@ TEST(CudaKernels, KvStoreWritesOnlyItsPositions) {
         constexpr uint16_t kPoison16 = 0x7fad;
         const std::vector<uint16_t> empty(size_t(c.kv_heads * capacity * c.D), kPoison16);
         DeviceBuffer k_cache = upload(empty), v_cache = upload(empty);
-        kv_store(d_k.as<float>(), d_v.as<float>(), c.n, c.pos0, capacity, c.kv_heads, c.D,
-                 k_cache.as<uint16_t>(), v_cache.as<uint16_t>(), nullptr);
+        RopeStore store;  // no queries, no rotation: a plain append
+        store.k = d_k.as<float>();
+        store.v = d_v.as<float>();
+        store.kv_heads = c.kv_heads;
+        store.rotate_k = false;
+        store.k_cache = k_cache.as<uint16_t>();
+        store.v_cache = v_cache.as<uint16_t>();
+        store.capacity = capacity;
+        store.rows = c.n;
+        store.pos0 = c.pos0;
+        store.head_dim = c.D;
+        rope_and_store(store, nullptr);
         const auto kc = download<uint16_t>(k_cache.data(), empty.size());
         const auto vc = download<uint16_t>(v_cache.data(), empty.size());
         for (int32_t h = 0; h < c.kv_heads; ++h) {
@@ -239,7 +265,7 @@ struct MatmulCase {
 TEST(CudaKernels, MatmulMatchesReferenceOnBf16Operands) {
     TDM_SKIP_WITHOUT_GPU();
     std::mt19937 rng(18);
-    CublasMatmul gemm(nullptr);
+    Matmul gemm(nullptr);
     for (const MatmulCase c : {MatmulCase{1, 16, 1, false, false}, MatmulCase{1, 1000, 130, true, false},
                                MatmulCase{3, 64, 64, true, true}, MatmulCase{37, 100, 257, false, true},
                                MatmulCase{130, 1000, 130, true, false}, MatmulCase{512, 256, 96, true, true},
@@ -260,17 +286,187 @@ TEST(CudaKernels, MatmulMatchesReferenceOnBf16Operands) {
 
         DeviceBuffer d_x = upload(x), d_w = upload(w), d_b = upload(b);
         const VectorView dev_b = c.bias ? VectorView{d_b.data(), DType::BF16, c.N} : VectorView{};
-        GuardedOutput y(c.M, c.N, ldy);
-        gemm.matmul(d_x.as<float>(), c.M, ldx, MatrixView{d_w.data(), DType::BF16, c.N, c.K},
-                    dev_b, y.data(), ldy);
-        ASSERT_TRUE(y.written_exactly());
-        EXPECT_LE(relative_error(y.logical(), ref), kMatmulTol);
+        for (const bool gemv : {true, false}) {  // the decode kernel (where it applies), cuBLAS
+            SCOPED_TRACE(gemv ? "gemv allowed" : "cuBLAS");
+            gemm.set_gemv_enabled(gemv);
+            GuardedOutput y(c.M, c.N, ldy);
+            gemm.matmul(d_x.as<float>(), c.M, ldx, MatrixView{d_w.data(), DType::BF16, c.N, c.K},
+                        dev_b, y.data(), ldy);
+            ASSERT_TRUE(y.written_exactly());
+            EXPECT_LE(relative_error(y.logical(), ref), kMatmulTol);
+        }
+    }
+}
+
+// The decode GEMV on its own: 1..4 input rows, one to three outputs of ragged widths sharing the
+// input (as q, k, v do), biases on some, padded output rows, against the bf16-operand reference.
+TEST(CudaKernels, GemvMatchesReferenceForEveryOutput) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(31);
+    struct Out { int64_t N; bool bias; int64_t pad; };
+    struct Case { int64_t M, K; std::vector<Out> outs; };
+    const Case cases[] = {
+        {1, 8, {{1, false, 0}}},
+        {1, 64, {{33, true, 3}, {7, false, 0}, {7, true, 1}}},
+        {2, 1000, {{300, false, 0}, {5, true, 2}}},
+        {3, 2056, {{129, true, 0}}},
+        {4, 4096, {{64, false, 5}, {17, true, 0}, {1, false, 0}}},
+        {1, 8192, {{257, false, 0}}},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE("M=" + std::to_string(c.M) + " K=" + std::to_string(c.K) + " outputs=" +
+                     std::to_string(c.outs.size()));
+        const int64_t ldx = c.K + 4;  // a row stride that keeps 16-byte alignment
+        std::vector<float> x(size_t(c.M * ldx), poison());
+        for (int64_t r = 0; r < c.M; ++r)
+            for (int64_t k = 0; k < c.K; ++k) x[size_t(r * ldx + k)] = uniform(1, rng, -3, 3)[0];
+        DeviceBuffer d_x = upload(x);
+        ASSERT_TRUE(gemv_supports(d_x.as<float>(), c.M, ldx, c.K));
+        std::vector<std::vector<uint16_t>> w, b;
+        std::vector<DeviceBuffer> d_w, d_b;
+        std::vector<std::unique_ptr<GuardedOutput>> y;
+        std::vector<Projection> outputs;
+        for (const Out& o : c.outs) {
+            w.push_back(to_bf16(uniform(size_t(o.N * c.K), rng)));
+            b.push_back(to_bf16(uniform(size_t(o.N), rng)));
+            d_w.push_back(upload(w.back()));
+            d_b.push_back(upload(b.back()));
+            y.push_back(std::make_unique<GuardedOutput>(c.M, o.N, o.N + o.pad));
+        }
+        for (size_t i = 0; i < c.outs.size(); ++i) {
+            const Out& o = c.outs[i];
+            outputs.push_back(Projection{
+                MatrixView{d_w[i].data(), DType::BF16, o.N, c.K},
+                o.bias ? VectorView{d_b[i].data(), DType::BF16, o.N} : VectorView{},
+                y[i]->data(), o.N + o.pad});
+        }
+        gemv(d_x.as<float>(), c.M, ldx, outputs.data(), int(outputs.size()), nullptr);
+        for (size_t i = 0; i < c.outs.size(); ++i) {
+            const Out& o = c.outs[i];
+            std::vector<float> ref(size_t(c.M * o.N));
+            cpu::ref::matmul(x.data(), c.M, ldx, MatrixView{w[i].data(), DType::BF16, o.N, c.K},
+                             o.bias ? VectorView{b[i].data(), DType::BF16, o.N} : VectorView{},
+                             ref.data(), o.N, /*round_x_to_bf16=*/true);
+            ASSERT_TRUE(y[i]->written_exactly()) << "output " << i;
+            EXPECT_LE(relative_error(y[i]->logical(), ref), kMatmulTol) << "output " << i;
+        }
+    }
+}
+
+// SwiGLU in the GEMV's epilogue against silu(gate) * up of the reference products. The products
+// carry the matmul tolerance; silu and the product with up scale it by at most a small factor
+// (|silu'| <= 1.1 and |up| is O(rms)), hence twice the matmul tolerance.
+TEST(CudaKernels, GatedGemvMatchesSwigluOfTheProducts) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(32);
+    for (const int64_t M : {1, 2, 4}) {
+        for (const int64_t K : {16, 2048}) {
+            for (const int64_t N : {1, 45, 700}) {
+                SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" +
+                             std::to_string(N));
+                const auto x = uniform(size_t(M * K), rng, -2, 2);
+                const auto wg = to_bf16(uniform(size_t(N * K), rng));
+                const auto wu = to_bf16(uniform(size_t(N * K), rng));
+                const auto bg = to_bf16(uniform(size_t(N), rng));
+                std::vector<float> gate(size_t(M * N)), up(size_t(M * N)), ref(size_t(M * N));
+                cpu::ref::matmul(x.data(), M, K, MatrixView{wg.data(), DType::BF16, N, K},
+                                 VectorView{bg.data(), DType::BF16, N}, gate.data(), N, true);
+                cpu::ref::matmul(x.data(), M, K, MatrixView{wu.data(), DType::BF16, N, K},
+                                 VectorView{}, up.data(), N, true);
+                cpu::ref::swiglu(gate.data(), up.data(), M, N, N, ref.data());
+                DeviceBuffer d_x = upload(x), d_wg = upload(wg), d_wu = upload(wu),
+                             d_bg = upload(bg);
+                GuardedOutput out(M, N, N);
+                gemv_gated(d_x.as<float>(), M, K, MatrixView{d_wg.data(), DType::BF16, N, K},
+                           VectorView{d_bg.data(), DType::BF16, N},
+                           MatrixView{d_wu.data(), DType::BF16, N, K}, VectorView{}, out.data(),
+                           N, nullptr);
+                ASSERT_TRUE(out.written_exactly());
+                EXPECT_LE(relative_error(out.logical(), ref), 2 * kMatmulTol);
+            }
+        }
+    }
+}
+
+// The fusions of the decode step against the kernels they replace, bit for bit: add + rmsnorm,
+// and RoPE on q and k with the cache append - also with the position read from device memory
+// (a recorded graph's way) while the host-side position says something else.
+TEST(CudaKernels, FusedAddNormAndRopeStoreEqualTheSeparateKernels) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(33);
+    for (const int64_t n : {7, 2048, 4099}) {
+        const int64_t rows = 3;
+        const auto x = uniform(size_t(rows * n), rng, -4, 4), d = uniform(x.size(), rng);
+        const auto w = to_bf16(uniform(size_t(n), rng, 0.5f, 1.5f));
+        DeviceBuffer x1 = upload(x), x2 = upload(x), d_d = upload(d), d_w = upload(w);
+        const VectorView wv{d_w.data(), DType::BF16, n};
+        GuardedOutput fused(rows, n, n), separate(rows, n, n);
+        add_rmsnorm(x1.as<float>(), d_d.as<float>(), wv, 1e-6f, rows, n, fused.data(), nullptr);
+        add_inplace(x2.as<float>(), d_d.as<float>(), rows * n, nullptr);
+        rmsnorm(x2.as<float>(), wv, 1e-6f, rows, n, separate.data(), nullptr);
+        ASSERT_TRUE(fused.written_exactly());
+        EXPECT_EQ(fused.logical(), separate.logical()) << "n=" << n;
+        EXPECT_EQ(download<float>(x1.data(), x.size()), download<float>(x2.data(), x.size()));
+    }
+    struct Case { int64_t rows, pos0; int32_t heads, kv_heads, D; };
+    for (const Case c : {Case{1, 0, 4, 2, 16}, Case{1, 777, 32, 8, 128}, Case{5, 40, 6, 3, 64}}) {
+        SCOPED_TRACE("rows=" + std::to_string(c.rows) + " pos0=" + std::to_string(c.pos0));
+        const int64_t capacity = c.pos0 + c.rows + 3;
+        const auto q = uniform(size_t(c.rows * c.heads * c.D), rng, -2, 2);
+        const auto k = uniform(size_t(c.rows * c.kv_heads * c.D), rng, -2, 2);
+        const auto v = uniform(k.size(), rng);
+        std::vector<float> inv_freq(size_t(c.D / 2));
+        for (size_t i = 0; i < inv_freq.size(); ++i)
+            inv_freq[i] = float(1.0 / std::pow(500000.0, 2.0 * double(i) / double(c.D)));
+        const std::vector<uint16_t> empty(size_t(c.kv_heads * capacity * c.D), 0x7fad);
+        const std::vector<int64_t> position{c.pos0};
+        DeviceBuffer d_freq = upload(inv_freq), d_pos = upload(position), d_v = upload(v);
+        // separate: rotate q, rotate k (as queries), append without rotation
+        DeviceBuffer q1 = upload(q), k1 = upload(k), kc1 = upload(empty), vc1 = upload(empty);
+        rope_and_store(queries(q1.as<float>(), c.rows, c.heads, c.D, c.pos0, d_freq.as<float>()),
+                       nullptr);
+        rope_and_store(queries(k1.as<float>(), c.rows, c.kv_heads, c.D, c.pos0,
+                               d_freq.as<float>()), nullptr);
+        RopeStore append;
+        append.k = k1.as<float>();
+        append.v = d_v.as<float>();
+        append.kv_heads = c.kv_heads;
+        append.rotate_k = false;
+        append.k_cache = kc1.as<uint16_t>();
+        append.v_cache = vc1.as<uint16_t>();
+        append.capacity = capacity;
+        append.rows = c.rows;
+        append.pos0 = c.pos0;
+        append.head_dim = c.D;
+        rope_and_store(append, nullptr);
+        for (const bool on_device : {false, true}) {
+            SCOPED_TRACE(on_device ? "position in device memory" : "position as an argument");
+            DeviceBuffer q2 = upload(q), k2 = upload(k), kc2 = upload(empty), vc2 = upload(empty);
+            RopeStore fused = queries(q2.as<float>(), c.rows, c.heads, c.D, c.pos0,
+                                      d_freq.as<float>());
+            fused.k = k2.as<float>();
+            fused.v = d_v.as<float>();
+            fused.kv_heads = c.kv_heads;
+            fused.k_cache = kc2.as<uint16_t>();
+            fused.v_cache = vc2.as<uint16_t>();
+            fused.capacity = capacity;
+            if (on_device) {
+                fused.pos0 = 0;  // only checked on the host; the kernel reads *pos_dev
+                fused.pos_dev = d_pos.as<int64_t>();
+            }
+            rope_and_store(fused, nullptr);
+            EXPECT_EQ(download<float>(q2.data(), q.size()), download<float>(q1.data(), q.size()));
+            EXPECT_EQ(download<uint16_t>(kc2.data(), empty.size()),
+                      download<uint16_t>(kc1.data(), empty.size()));
+            EXPECT_EQ(download<uint16_t>(vc2.data(), empty.size()),
+                      download<uint16_t>(vc1.data(), empty.size()));
+        }
     }
 }
 
 TEST(CudaKernels, HostViewsAndBadShapesAreRefused) {
     TDM_SKIP_WITHOUT_GPU();
-    CublasMatmul gemm(nullptr);
+    Matmul gemm(nullptr);
     std::vector<float> host(16, 1.0f);
     const MatrixView f32_weights{host.data(), DType::F32, 4, 4};
     try {
@@ -280,7 +476,10 @@ TEST(CudaKernels, HostViewsAndBadShapesAreRefused) {
         EXPECT_EQ(e.status(), TDM_ERR_INTERNAL);
         EXPECT_NE(std::string(e.what()).find("bfloat16"), std::string::npos) << e.what();
     }
-    EXPECT_THROW(rope(nullptr, 1, 1, 7, 0, nullptr, nullptr), Error);  // odd head_dim
+    std::vector<float> freq(4, 1.0f);
+    DeviceBuffer d_q = upload(std::vector<float>(7, 1.0f)), d_freq = upload(freq);
+    EXPECT_THROW(rope_and_store(queries(d_q.as<float>(), 1, 1, 7, 0, d_freq.as<float>()), nullptr),
+                 Error);  // odd head_dim
 }
 
 TEST(CudaKernels, CudaFailuresBecomeErrorsWithTheCallAndCudaMessage) {

@@ -19,6 +19,8 @@ TEST(CudaModel, SkippedInABuildWithoutCuda) {
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "cuda_test_support.h"
 #include "fixtures.h"
@@ -164,6 +166,45 @@ TEST_P(CudaGoldenTest, TruncateThenRedoEqualsOriginal) {
         const float want = original[size_t(j)];
         ASSERT_NEAR(s.logits(0)[j], want, kSelfTol * (1.0f + std::fabs(want))) << name << " " << j;
     }
+}
+
+// Decode steps replayed from the recorded CUDA graph against the same steps run eagerly
+// (TANDEM_CUDA_GRAPH=0): the same kernels with the same arguments, so bit for bit the same logits,
+// across cache growth (a new recording) and after a truncate (replays at earlier positions).
+TEST_P(CudaGoldenTest, DecodeGraphReplaysBitForBitWhatEagerStepsCompute) {
+    TDM_SKIP_WITHOUT_GPU();
+    const std::string name = GetParam();
+    auto model = load_on(name, TDM_DEVICE_CUDA);
+    const auto golden = read_json(fixture_dir(name) + "/golden.json");
+    const auto ids = ids_of(golden.at("prompts").at(0).at("ids"));
+    const int64_t V = model->config().vocab_size;
+    ASSERT_EQ(setenv("TANDEM_CUDA_GRAPH", "0", 1), 0);
+    Session eager(model, SessionConfig{});
+    ASSERT_EQ(unsetenv("TANDEM_CUDA_GRAPH"), 0);
+    Session graphed(model, SessionConfig{});
+    eager.prefill(ids.data(), int64_t(ids.size()), false);
+    graphed.prefill(ids.data(), int64_t(ids.size()), false);
+    const int64_t steps = std::min<int64_t>(70, eager.capacity() - int64_t(ids.size()));
+    auto decode_both = [&](int64_t count) {
+        for (int64_t i = 0; i < count; ++i) {
+            const float* z = eager.logits(0);
+            const int32_t next = int32_t(std::max_element(z, z + V) - z);
+            eager.decode(next);
+            graphed.decode(next);
+            ASSERT_EQ(0, std::memcmp(eager.logits(0), graphed.logits(0), size_t(V) * sizeof(float)))
+                << name << " at position " << eager.length() - 1;
+        }
+    };
+    decode_both(steps);
+    const int64_t after_first = graphed.backend().graph_replays();
+    EXPECT_EQ(eager.backend().graph_replays(), 0);
+    EXPECT_GT(after_first, steps / 2) << "the graph path did not run";
+    eager.truncate(int64_t(ids.size()) + steps / 3);
+    graphed.truncate(int64_t(ids.size()) + steps / 3);
+    eager.decode(ids[0]);
+    graphed.decode(ids[0]);
+    decode_both(steps / 3);
+    EXPECT_GT(graphed.backend().graph_replays(), after_first);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGoldenTest,

@@ -20,6 +20,7 @@
 
 namespace {
 
+using tdm::LogitSummary;
 using tdm::Model;
 using tdm::PairDecoder;
 using tdm::testing::fixture_dir;
@@ -140,6 +141,64 @@ TEST(ModelPair, TokenizerCheckOnHandWrittenTables) {
     std::tie(s, msg) = status(3, 3, a, b);
     EXPECT_NE(msg.find("token id 2"), std::string::npos) << msg;
     EXPECT_NE(msg.find("(no token)"), std::string::npos) << msg;
+}
+
+// The row-level access speculative decoding uses on a GPU (ModelPair::advance/score_rows,
+// Session::copy_row/logit_at/stash_row) gives exactly the rows next_logits/score_after give, on
+// the CPU too (where summarize_row declines and the decoder reads host rows).
+TEST(ModelPair, ScoredRowsAndRowAccessorsGiveTheHostRows) {
+    const auto prompt = prompts()[1];
+    const std::vector<int32_t> drafts{5, 9, 13, 2};
+    // held: the large model's cache ends at the committed sequence with its row held (the first
+    // round after start), so score_rows keeps that row on the host; otherwise it reruns.
+    for (bool held : {true, false}) {
+        SCOPED_TRACE(held ? "held row" : "rerun");
+        tdm::ModelPair a(load("mistral-swa-f32"), load("llama-f32"), tdm::SessionConfig{});
+        tdm::ModelPair b(load("mistral-swa-f32"), load("llama-f32"), tdm::SessionConfig{});
+        for (tdm::ModelPair* p : {&a, &b}) {
+            p->reset(prompt.data(), int64_t(prompt.size()));
+            if (held) p->advance(TDM_PAIR_LARGE, {});
+        }
+        const int64_t V = a.vocab();
+        const std::vector<const float*> want = a.score_after(TDM_PAIR_LARGE, drafts);
+        const auto where = b.score_rows(TDM_PAIR_LARGE, drafts);
+        ASSERT_EQ(where.size(), want.size());
+        EXPECT_EQ(where[0].host != nullptr, held);
+        tdm::Session& s = b.session(TDM_PAIR_LARGE);
+        LogitSummary summary;
+        std::vector<float> row(static_cast<size_t>(V));
+        for (size_t i = 0; i < where.size(); ++i) {
+            if (where[i].host != nullptr) {
+                EXPECT_TRUE(std::equal(want[i], want[i] + V, where[i].host)) << "row " << i;
+                continue;
+            }
+            EXPECT_FALSE(s.summarize_row(where[i].row, 4, 1.0f, &summary));  // the CPU has none
+            s.copy_row(where[i].row, row.data());
+            EXPECT_TRUE(std::equal(want[i], want[i] + V, row.begin())) << "row " << i;
+            for (int64_t id : {int64_t{0}, V / 3, V - 1})
+                EXPECT_EQ(s.logit_at(where[i].row, id), want[i][id]) << "row " << i;
+        }
+        // After the rows came to the host (logits()), the accessors read the host copy.
+        s.logits(0);
+        s.copy_row(where.back().row, row.data());
+        EXPECT_TRUE(std::equal(want.back(), want.back() + V, row.begin()));
+
+        // Stashed rows survive later forwards; six slots grow the stash past its first size.
+        std::vector<std::vector<float>> kept;
+        for (int64_t slot = 0; slot < 6; ++slot) {
+            b.advance(TDM_PAIR_SMALL, std::vector<int32_t>(drafts.begin(), drafts.begin() + slot % 4));
+            tdm::Session& small = b.session(TDM_PAIR_SMALL);
+            const float* z = small.logits(small.logit_rows() - 1);
+            kept.emplace_back(z, z + V);
+            ASSERT_TRUE(small.stash_row(small.logit_rows() - 1, slot));
+        }
+        b.advance(TDM_PAIR_SMALL, {7});
+        for (int64_t slot = 0; slot < 6; ++slot) {
+            b.session(TDM_PAIR_SMALL).copy_stashed_row(slot, row.data());
+            EXPECT_EQ(row, kept[size_t(slot)]) << "slot " << slot;
+            EXPECT_EQ(b.session(TDM_PAIR_SMALL).stashed_logit(slot, V / 2), kept[size_t(slot)][V / 2]);
+        }
+    }
 }
 
 TEST(PairDecoder, GreedySpeculativeEqualsLargeAloneTokenForToken) {

@@ -35,6 +35,9 @@ struct AttentionArgs {
     int32_t heads = 0, kv_heads = 0, head_dim = 0;
     int32_t window = 0;       // 0: the whole causal prefix; else keys pos - window < j <= pos
     float scale = 1.0f;       // multiplies q.k
+    // Decode only: when set, the query's position is *pos_dev (device memory) instead of pos0, so
+    // a recorded CUDA graph replays the launch at every step (pos0 still sizes the host checks).
+    const int64_t* pos_dev = nullptr;
 };
 
 // Any n_new (the forward pass uses it for prompts; decode() is faster for one row). Runs the
@@ -58,14 +61,23 @@ void attention_prefill_flash(const AttentionArgs& args, cudaStream_t stream);
 void attention_prefill_block_sparse(const AttentionArgs& args, const BlockPlanView& plan,
                                     cudaStream_t stream);
 
-// How many chunks decode should split the keys into to occupy `multiprocessors` SMs.
+// How many chunks decode should split the keys into to occupy `multiprocessors` SMs. A replayed
+// graph (pos_dev) fixes the split count for any position: size it for the longest one, pos0 =
+// capacity - 1 (chunks of a shorter prefix are just shorter).
 int decode_splits(const AttentionArgs& args, int multiprocessors);
 
-// Floats of scratch decode needs for `splits` partial results.
+// Floats of scratch decode needs for `splits` partial results (and the vectorised kernel's
+// per-KV-head arrival counts, which must be zero before the first call: clear_decode_scratch on
+// a fresh buffer; every call leaves them zero again).
 int64_t decode_scratch_floats(const AttentionArgs& args, int splits);
+void clear_decode_scratch(float* scratch, const AttentionArgs& args, int splits,
+                          cudaStream_t stream);
 
 // n_new must be 1. `splits` in [1, kMaxDecodeSplits] (more than the visible keys is allowed: the
-// empty chunks contribute nothing); scratch holds decode_scratch_floats(args, splits) floats.
+// empty chunks contribute nothing); scratch holds decode_scratch_floats(args, splits) floats,
+// cleared once (clear_decode_scratch). Head dims 64 and 128 with up to 8 query heads per KV head
+// run one vectorised kernel whose last block per KV head merges the chunks; the rest runs the
+// tile kernel and a merge kernel.
 void attention_decode(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
 
 }  // namespace tdm::cuda

@@ -64,6 +64,7 @@ struct KernelArgs {
     int n_new, pos0, capacity;
     int heads, kv_heads, group, head_dim, window;
     float scale_log2;
+    const int64_t* pos_dev;  // decode: the position in device memory, or null (pos0)
 };
 
 // Throws unless the kernels support the shape of `a` (its pointers are not looked at).
@@ -109,7 +110,8 @@ inline KernelArgs checked_kernel_args(const AttentionArgs& a, const char* kernel
                       .group = int(group),
                       .head_dim = a.head_dim,
                       .window = a.window,
-                      .scale_log2 = a.scale * kLog2e};
+                      .scale_log2 = a.scale * kLog2e,
+                      .pos_dev = a.pos_dev};
 }
 
 // Calls f(std::integral_constant<int, kChunks>) with the number of 32-column chunks that covers

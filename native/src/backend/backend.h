@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "core/error.h"
@@ -107,6 +108,63 @@ public:
     virtual void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld,
                         float* out) = 0;
     virtual void add_inplace(float* y, const float* x, int64_t n) = 0;
+
+    // --- Fusions. Each default composes the primitives above, so the CPU (which gains nothing
+    // from them) runs exactly what it always ran; a GPU overrides them to save launches and
+    // passes over memory, which is what bounds a decode step. ---
+
+    // Every projection of the same input x [M, ldx]: projections[i].y = x W_i^T + b_i.
+    virtual void matmul_many(const float* x, int64_t M, int64_t ldx, const Projection* projections,
+                             int count) {
+        for (int i = 0; i < count; ++i) {
+            const Projection& p = projections[i];
+            matmul(x, M, ldx, p.weight, p.bias, p.y, p.ldy);
+        }
+    }
+    // The MLP's first half: out = silu(x Wg^T + bg) * (x Wu^T + bu), dense [M, Wg.rows]; gate and
+    // up are [M, Wg.rows] workspace the backend may use (their contents afterwards are unspecified).
+    virtual void gated_up(const float* x, int64_t M, int64_t ldx, const MatrixView& w_gate,
+                          const VectorView& b_gate, const MatrixView& w_up, const VectorView& b_up,
+                          float* gate, float* up, float* out) {
+        const int64_t n = w_gate.rows;
+        matmul(x, M, ldx, w_gate, b_gate, gate, n);
+        matmul(x, M, ldx, w_up, b_up, up, n);
+        swiglu(gate, up, M, n, n, out);
+    }
+    // The residual add and the next sub-layer's norm: x += d, then out = rmsnorm(x) * w.
+    virtual void add_rmsnorm(float* x, const float* d, const VectorView& w, float eps,
+                             int64_t rows, int64_t n, float* out) {
+        add_inplace(x, d, rows * n);
+        rmsnorm(x, w, eps, rows, n, out);
+    }
+    // RoPE on q [rows, heads, D] and k [rows, kv_heads, D] at positions pos0 + r, then k and v
+    // appended to the layer's caches (as kv_store). q is rotated in place; k's contents afterwards
+    // are unspecified (only the cache holds the rotated keys).
+    virtual void rope_kv_store(float* q, float* k, const float* v, int64_t rows, int32_t heads,
+                               int32_t kv_heads, int32_t head_dim, int64_t pos0,
+                               const float* inv_freq_host, int64_t capacity, void* k_cache,
+                               void* v_cache) {
+        rope(q, rows, heads, head_dim, pos0, inv_freq_host);
+        rope(k, rows, kv_heads, head_dim, pos0, inv_freq_host);
+        kv_store(k, v, rows, pos0, capacity, kv_heads, head_dim, k_cache, v_cache);
+    }
+
+    // --- Decode steps. ---
+
+    // Runs one decode step: `enqueue` enqueues the forward pass of `token` at position `pos`
+    // (with the same token and position it is called with). A GPU backend records that work once
+    // as a graph and replays it for later steps, taking the token and the position from device
+    // memory; `shape` must change whenever anything else the recorded work depends on changes
+    // (buffer addresses, cache capacity, model). Returns what enqueue returned (false: aborted),
+    // or true for a replay. The default runs enqueue.
+    virtual bool decode_step(int32_t token, int64_t pos, uint64_t shape,
+                             const std::function<bool()>& enqueue) {
+        (void)token, (void)pos, (void)shape;
+        return enqueue();
+    }
+    // Decode steps replayed from a recorded graph so far (0 where there are none): lets tests and
+    // benchmarks see that the graph path is the one running.
+    virtual int64_t graph_replays() const { return 0; }
     // dst[0..bytes) = src[0..bytes), both device memory.
     virtual void copy(void* dst, const void* src, int64_t bytes) = 0;
     // Copies device floats to host memory (a plain copy on the CPU).

@@ -10,6 +10,7 @@
 
 #include "attention/cuda_attention.h"
 #include "attention/cuda_sparse_prefill.h"
+#include "backend/cuda_decode_graph.h"
 #include "core/error.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device.h"
@@ -29,7 +30,9 @@ public:
         DeviceGuard guard(device_);
         multiprocessors_ = cuda::device_info(device_).multiprocessors;
         stream_ = std::make_unique<cuda::Stream>();
-        gemm_ = std::make_unique<cuda::CublasMatmul>(stream_->get());
+        gemm_ = std::make_unique<cuda::Matmul>(stream_->get());
+        step_ = cuda::DeviceBuffer(sizeof(cuda::StepState));
+        graph_ = std::make_unique<cuda::DecodeGraph>();
     }
 
     ~CudaBackend() override {
@@ -38,8 +41,10 @@ public:
         int previous = -1;
         const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_ &&
                               cudaSetDevice(device_) == cudaSuccess;
+        graph_.reset();
         gemm_.reset();
         stream_.reset();
+        step_ = {};
         tokens_ = {};
         inv_freq_ = {};
         attention_scratch_ = {};
@@ -73,6 +78,11 @@ public:
 
     void embed(const int32_t* tokens, int64_t n, const MatrixView& table, float* out) override {
         DeviceGuard guard(device_);
+        if (in_step_) {  // the step's token is in device memory already
+            TDM_REQUIRE(n == 1, TDM_ERR_INTERNAL, "a decode step embeds one token");
+            cuda::embed(&step_state()->token, 1, table, out, stream());
+            return;
+        }
         // The ids are staged out of the caller's (pageable) memory before the copy returns.
         tokens_.reserve(size_t(n) * sizeof(int32_t));
         TDM_CUDA_CHECK(cudaMemcpyAsync(tokens_.data(), tokens, size_t(n) * sizeof(int32_t),
@@ -86,17 +96,55 @@ public:
         cuda::rmsnorm(x, w, eps, rows, n, out, stream());
     }
 
+    void add_rmsnorm(float* x, const float* d, const VectorView& w, float eps, int64_t rows,
+                     int64_t n, float* out) override {
+        DeviceGuard guard(device_);
+        cuda::add_rmsnorm(x, d, w, eps, rows, n, out, stream());
+    }
+
     void matmul(const float* x, int64_t M, int64_t ldx, const MatrixView& W,
                 const VectorView& bias, float* y, int64_t ldy) override {
         DeviceGuard guard(device_);
         gemm_->matmul(x, M, ldx, W, bias, y, ldy);
     }
 
+    void matmul_many(const float* x, int64_t M, int64_t ldx, const Projection* projections,
+                     int count) override {
+        DeviceGuard guard(device_);
+        gemm_->matmul_many(x, M, ldx, projections, count);
+    }
+
+    void gated_up(const float* x, int64_t M, int64_t ldx, const MatrixView& w_gate,
+                  const VectorView& b_gate, const MatrixView& w_up, const VectorView& b_up,
+                  float* gate, float* up, float* out) override {
+        DeviceGuard guard(device_);
+        gemm_->gated_up(x, M, ldx, w_gate, b_gate, w_up, b_up, gate, up, out);
+    }
+
+    // rope, kv_store and their fusion are one kernel (kernels/cuda/rope_store.cu).
     void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
               const float* inv_freq_host) override {
         DeviceGuard guard(device_);
-        cuda::rope(x, rows, heads, head_dim, pos0, device_inv_freq(inv_freq_host, head_dim / 2),
-                   stream());
+        TDM_REQUIRE(heads > 0 && heads <= INT32_MAX && head_dim <= INT32_MAX,
+                    TDM_ERR_INVALID_ARGUMENT, "rope: heads " + std::to_string(heads));
+        cuda::RopeStore a = positioned(rows, pos0, int32_t(head_dim));
+        a.q = x;
+        a.heads = int32_t(heads);
+        a.inv_freq = device_inv_freq(inv_freq_host, head_dim / 2);
+        cuda::rope_and_store(a, stream());
+    }
+
+    void rope_kv_store(float* q, float* k, const float* v, int64_t rows, int32_t heads,
+                       int32_t kv_heads, int32_t head_dim, int64_t pos0,
+                       const float* inv_freq_host, int64_t capacity, void* k_cache,
+                       void* v_cache) override {
+        DeviceGuard guard(device_);
+        cuda::RopeStore a = positioned(rows, pos0, head_dim);
+        a.q = q;
+        a.heads = heads;
+        a.inv_freq = device_inv_freq(inv_freq_host, head_dim / 2);
+        store_into(a, k, v, kv_heads, capacity, k_cache, v_cache);
+        cuda::rope_and_store(a, stream());
     }
 
     // The KV cache is bf16: half the bytes a decode step reads, and the tensor-core attention
@@ -112,9 +160,10 @@ public:
     void kv_store(const float* k, const float* v, int64_t n, int64_t pos0, int64_t capacity,
                   int32_t kv_heads, int32_t head_dim, void* k_cache, void* v_cache) override {
         DeviceGuard guard(device_);
-        cuda::kv_store(k, v, n, pos0, capacity, kv_heads, head_dim,
-                       static_cast<uint16_t*>(k_cache), static_cast<uint16_t*>(v_cache),
-                       stream());
+        cuda::RopeStore a = positioned(n, pos0, head_dim);
+        store_into(a, k, v, kv_heads, capacity, k_cache, v_cache);
+        a.rotate_k = false;
+        cuda::rope_and_store(a, stream());
     }
 
     // The kernels' view of one attention call (the cache holds bf16).
@@ -139,11 +188,28 @@ public:
     void attention(const float* q, const void* k_cache, const void* v_cache,
                    const AttentionCall& c, float* out) override {
         DeviceGuard guard(device_);
-        const cuda::AttentionArgs args = attention_args(q, k_cache, v_cache, c, out);
+        cuda::AttentionArgs args = attention_args(q, k_cache, v_cache, c, out);
         if (c.n_new == 1) {
-            const int splits = cuda::decode_splits(args, multiprocessors_);
-            attention_scratch_.reserve(size_t(cuda::decode_scratch_floats(args, splits)) *
-                                       sizeof(float));
+            // A recorded step replays at any position: split for the longest one.
+            cuda::AttentionArgs longest = args;
+            if (in_step_) {
+                args.pos_dev = &step_state()->pos;
+                longest.pos0 = c.capacity - 1;
+            }
+            const int splits = cuda::decode_splits(longest, multiprocessors_);
+            const size_t bytes = size_t(cuda::decode_scratch_floats(args, splits)) * sizeof(float);
+            if (attention_scratch_.bytes() < bytes || splits != scratch_splits_ ||
+                c.heads != scratch_heads_ || c.kv_heads != scratch_kv_heads_ ||
+                c.head_dim != scratch_head_dim_) {
+                // The arrival counts sit after the partial results: clear them where they are
+                // for this layout (calls leave them zero).
+                attention_scratch_.reserve(bytes);
+                cuda::clear_decode_scratch(attention_scratch_.as<float>(), args, splits, stream());
+                scratch_splits_ = splits;
+                scratch_heads_ = c.heads;
+                scratch_kv_heads_ = c.kv_heads;
+                scratch_head_dim_ = c.head_dim;
+            }
             cuda::attention_decode(args, splits, attention_scratch_.as<float>(), stream());
         } else {
             cuda::attention_prefill(args, stream());
@@ -195,8 +261,44 @@ public:
         return true;
     }
 
+    // The step's token and position go to device memory first; the forward pass then reads them
+    // there (in_step_), recorded as a graph or not (cuda_decode_graph.h).
+    bool decode_step(int32_t token, int64_t pos, uint64_t shape,
+                     const std::function<bool()>& enqueue) override {
+        DeviceGuard guard(device_);
+        cuda::write_step_state(step_state(), token, pos, stream());
+        in_step_ = true;
+        struct Leave {
+            bool& flag;
+            ~Leave() { flag = false; }
+        } leave{in_step_};
+        return graph_->run(stream(), shape, enqueue);
+    }
+
+    int64_t graph_replays() const override { return graph_->replays(); }
+
 private:
     cudaStream_t stream() const { return stream_->get(); }
+    cuda::StepState* step_state() const { return step_.as<cuda::StepState>(); }
+
+    // A RopeStore at positions pos0.. (or the step's position in device memory during a step).
+    cuda::RopeStore positioned(int64_t rows, int64_t pos0, int32_t head_dim) const {
+        cuda::RopeStore a;
+        a.rows = rows;
+        a.pos0 = pos0;
+        a.head_dim = head_dim;
+        if (in_step_) a.pos_dev = &step_state()->pos;
+        return a;
+    }
+    static void store_into(cuda::RopeStore& a, const float* k, const float* v, int32_t kv_heads,
+                           int64_t capacity, void* k_cache, void* v_cache) {
+        a.k = k;
+        a.v = v;
+        a.kv_heads = kv_heads;
+        a.capacity = capacity;
+        a.k_cache = static_cast<uint16_t*>(k_cache);
+        a.v_cache = static_cast<uint16_t*>(v_cache);
+    }
 
     // The RoPE table on the device. The forward pass passes the model's host table, which is
     // immutable and outlives this session's backend, so its address identifies it.
@@ -214,12 +316,16 @@ private:
     int device_;
     int multiprocessors_ = 0;
     std::unique_ptr<cuda::Stream> stream_;
-    std::unique_ptr<cuda::CublasMatmul> gemm_;
+    std::unique_ptr<cuda::Matmul> gemm_;
+    cuda::DeviceBuffer step_;                   // cuda::StepState of the decode step
+    bool in_step_ = false;                      // inside decode_step: read step_ for token/pos
+    std::unique_ptr<cuda::DecodeGraph> graph_;  // the recorded decode step
     cuda::DeviceBuffer tokens_;             // this call's token ids
     cuda::DeviceBuffer inv_freq_;           // RoPE inverse frequencies (head_dim / 2)
     const float* inv_freq_source_ = nullptr;
     int64_t inv_freq_count_ = 0;
     cuda::DeviceBuffer attention_scratch_;  // decode's partial results per key split
+    int scratch_splits_ = 0, scratch_heads_ = 0, scratch_kv_heads_ = 0, scratch_head_dim_ = 0;
     std::unique_ptr<cuda::SparsePrefill> sparse_;  // block-sparse prefill state (first use)
     std::unique_ptr<cuda::LogitSummarizer> summarizer_;  // logits on the device (first use)
 };

@@ -30,4 +30,14 @@ struct VectorView {
     bool empty() const { return data == nullptr; }
 };
 
+// One output of a linear layer: y[m, :] = x[m, :] W^T + bias, y with row stride ldy. Several
+// projections of the same input (q, k, v) go to a backend together, so that a GPU streams them
+// in one launch.
+struct Projection {
+    MatrixView weight;
+    VectorView bias;  // empty: none
+    float* y = nullptr;
+    int64_t ldy = 0;
+};
+
 }  // namespace tdm

@@ -14,20 +14,19 @@ int summary_candidates_for(const Sampler& sampler) {
                                         : TDM_MAX_TOP_K;
 }
 
-std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary& s) {
-    const tdm_sampler_options& o = sampler.options();
-    if (o.temperature == 0.0f) return s.ids[0];  // step 1: the lowest id among the largest
-
+std::optional<SummaryWarp> warp_summary(const tdm_sampler_options& o, const LogitSummary& s) {
+    SummaryWarp r;
     // The ranked list, cut to real candidates (a short row may pad it with -inf entries).
     const int64_t avail = std::min<int64_t>(s.count, s.candidates);
     const int64_t k_size = (o.top_k > 0 && o.top_k < s.candidates) ? o.top_k : s.candidates;
     const int64_t known = std::min(avail, k_size);  // ranked entries of K in the summary
+    r.known = known;
 
     // Step 4, exactly as Sampler::weigh: one subtraction, one division, one exp.
-    const double m = s.logits[0];
-    const double T = o.temperature;
-    std::array<double, TDM_MAX_TOP_K> w{};
-    for (int64_t j = 0; j < known; ++j) w[size_t(j)] = std::exp((double(s.logits[j]) - m) / T);
+    r.max_logit = s.logits[0];
+    r.temperature = o.temperature;
+    for (int64_t j = 0; j < known; ++j)
+        r.w[size_t(j)] = std::exp((double(s.logits[j]) - r.max_logit) / r.temperature);
 
     // Sum of w over the first n ranked entries, added in ascending id order (steps 5 and 7).
     auto sum_in_id_order = [&](int64_t n) {
@@ -36,7 +35,7 @@ std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary&
         std::sort(order.begin(), order.begin() + n,
                   [&](int a, int b) { return s.ids[a] < s.ids[b]; });
         double sum = 0.0;
-        for (int64_t j = 0; j < n; ++j) sum += w[size_t(order[size_t(j)])];
+        for (int64_t j = 0; j < n; ++j) sum += r.w[size_t(order[size_t(j)])];
         return sum;
     };
 
@@ -53,7 +52,7 @@ std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary&
         double cumulative = 0.0;
         int64_t j = 0;
         for (; j < known; ++j) {
-            cumulative += w[size_t(j)];
+            cumulative += r.w[size_t(j)];
             if (cumulative >= threshold) break;
         }
         if (j < known) kept = j + 1;
@@ -61,18 +60,30 @@ std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary&
     }
 
     // Step 7: Z over N (= S when N = K).
-    const double z_total = kept == k_size ? total : sum_in_id_order(kept);
+    r.z_total = kept == k_size ? total : sum_in_id_order(kept);
+    r.kept = kept;
+    r.truncated = kept <= known;
+    return r;
+}
+
+std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary& s) {
+    const tdm_sampler_options& o = sampler.options();
+    if (o.temperature == 0.0f) return s.ids[0];  // step 1: the lowest id among the largest
+
+    const std::optional<SummaryWarp> warp = warp_summary(o, s);
+    if (!warp) return std::nullopt;
+    const SummaryWarp& r = *warp;
 
     // Step 8: one draw, the first ranked token whose cumulative weight exceeds u * Z.
     const Rng saved = sampler.rng();
-    const double target = sampler.rng().uniform() * z_total;
+    const double target = sampler.rng().uniform() * r.z_total;
     double cumulative = 0.0;
-    const int64_t walk = std::min(kept, known);
+    const int64_t walk = std::min(r.kept, r.known);
     for (int64_t j = 0; j < walk; ++j) {
-        cumulative += w[size_t(j)];
+        cumulative += r.w[size_t(j)];
         if (cumulative > target) return s.ids[j];
     }
-    if (kept <= known) return s.ids[kept - 1];  // rounding left none: the last of N
+    if (r.truncated) return s.ids[r.kept - 1];  // rounding left none: the last of N
     sampler.rng() = saved;                      // the walk needs more than the list holds
     return std::nullopt;
 }

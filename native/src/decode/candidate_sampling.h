@@ -11,6 +11,7 @@
 // function returns nothing and leaves the generator as it was; the caller samples the full row.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 
@@ -21,6 +22,29 @@ namespace tdm {
 
 // Ranked candidates a summary should carry for `sampler`: enough for top_k when it fits.
 int summary_candidates_for(const Sampler& sampler);
+
+// Steps 2-7 on a summary: the distribution the sampler draws from (T > 0), as far as the summary
+// knows it. w[j] is step 4's weight of the ranked entry j (j < known: the ranked entries that are
+// real candidates of K); Z is step 7's sum. Two shapes:
+//   truncated: N is the first `kept` ranked entries (kept <= known), so every probability is
+//              w[j] / Z for one of them and 0 elsewhere (a top-k, top-p or min-sized row);
+//   full:      N = K = every candidate, more than the list holds (pure temperature sampling):
+//              Z is the summary's tempered sum (added on the device: see above), and a token
+//              beyond the list has probability exp((z - m) / T) / Z from its own logit.
+struct SummaryWarp {
+    bool truncated = false;
+    int64_t kept = 0;    // |N|
+    int64_t known = 0;   // ranked entries with a weight in w
+    double max_logit = 0.0;
+    double temperature = 0.0;
+    double z_total = 0.0;
+    std::array<double, TDM_MAX_TOP_K> w{};
+};
+
+// The warp of `summary` under the options (temperature > 0), or nullopt where the summary cannot
+// know it (a top-k cut or a nucleus beyond the list). `summary` as for sample_from_summary.
+std::optional<SummaryWarp> warp_summary(const tdm_sampler_options& options,
+                                        const LogitSummary& summary);
 
 // The token `sampler` draws (advancing its generator exactly like Sampler::sample), or nullopt
 // when the summary cannot decide it (generator untouched). `summary` must be valid: count >= 1,

@@ -184,6 +184,13 @@ void ModelPair::forward(tdm_pair_model which, const std::vector<int32_t>& tokens
 
 const float* ModelPair::next_logits(tdm_pair_model which, const std::vector<int32_t>& extra,
                                     const std::function<bool()>& abort) {
+    advance(which, extra, abort);
+    const Session& s = session(which);
+    return s.logits(s.logit_rows() - 1);
+}
+
+void ModelPair::advance(tdm_pair_model which, const std::vector<int32_t>& extra,
+                        const std::function<bool()>& abort) {
     Session& s = session(which);
     auto& cached = cached_[index(which)];
     std::vector<int32_t> target = committed_;
@@ -192,19 +199,32 @@ const float* ModelPair::next_logits(tdm_pair_model which, const std::vector<int3
     const int64_t common =
         std::mismatch(cached.begin(), cached.end(), target.begin(), target.end()).first -
         cached.begin();
-    if (common == T && s.length() == T && s.logit_rows() > 0) return s.logits(s.logit_rows() - 1);
+    if (common == T && s.length() == T && s.logit_rows() > 0) return;  // the held row is it
     // The row wanted is the output of token T-1, so that token at least must run again.
     truncate_to_at_most(which, std::min(common, T - 1));
     const std::vector<int32_t> missing(target.begin() + s.length(), target.end());
     forward(which, missing, /*all_logits=*/false, abort);
-    return s.logits(0);
 }
 
 std::vector<const float*> ModelPair::score_after(tdm_pair_model which,
                                                  const std::vector<int32_t>& extra,
                                                  const std::function<bool()>& abort) {
-    if (extra.empty()) return {next_logits(which, extra, abort)};
+    const std::vector<ScoredRow> where = score_rows(which, extra, abort);
+    const Session& s = session(which);
+    std::vector<const float*> rows;
+    rows.reserve(where.size());
+    for (const ScoredRow& r : where) rows.push_back(r.host != nullptr ? r.host : s.logits(r.row));
+    return rows;
+}
+
+std::vector<ModelPair::ScoredRow> ModelPair::score_rows(tdm_pair_model which,
+                                                        const std::vector<int32_t>& extra,
+                                                        const std::function<bool()>& abort) {
     Session& s = session(which);
+    if (extra.empty()) {
+        advance(which, extra, abort);
+        return {ScoredRow{nullptr, s.logit_rows() - 1}};
+    }
     auto& cached = cached_[index(which)];
     const int64_t n = committed_length();
     std::vector<int32_t> target = committed_;
@@ -212,7 +232,7 @@ std::vector<const float*> ModelPair::score_after(tdm_pair_model which,
     const int64_t common =
         std::mismatch(cached.begin(), cached.end(), target.begin(), target.end()).first -
         cached.begin();
-    std::vector<const float*> rows;
+    std::vector<ScoredRow> rows;
     rows.reserve(extra.size() + 1);
     if (common == n && s.length() == n && s.logit_rows() > 0) {
         // The cache ends at the committed sequence with its last row held: keep that row (the
@@ -220,8 +240,8 @@ std::vector<const float*> ModelPair::score_after(tdm_pair_model which,
         const float* held = s.logits(s.logit_rows() - 1);
         first_row_.assign(held, held + vocab_);
         forward(which, extra, /*all_logits=*/true, abort);
-        rows.push_back(first_row_.data());
-        for (int64_t r = 0; r < s.logit_rows(); ++r) rows.push_back(s.logits(r));
+        rows.push_back(ScoredRow{first_row_.data(), -1});
+        for (int64_t r = 0; r < s.logit_rows(); ++r) rows.push_back(ScoredRow{nullptr, r});
         return rows;
     }
     // Otherwise rerun from the last committed token on (or from wherever the cache diverges).
@@ -230,7 +250,7 @@ std::vector<const float*> ModelPair::score_after(tdm_pair_model which,
     const std::vector<int32_t> missing(target.begin() + from, target.end());
     forward(which, missing, /*all_logits=*/true, abort);
     const int64_t first = (n - 1) - from;  // the row that predicts position n
-    for (int64_t r = first; r < s.logit_rows(); ++r) rows.push_back(s.logits(r));
+    for (int64_t r = first; r < s.logit_rows(); ++r) rows.push_back(ScoredRow{nullptr, r});
     return rows;
 }
 

@@ -61,6 +61,20 @@ public:
     std::vector<const float*> score_after(tdm_pair_model which, const std::vector<int32_t>& extra,
                                           const std::function<bool()>& abort = {});
 
+    // next_logits without bringing the row to the host: afterwards the session's last held row
+    // (session(which).logit_rows() - 1) is that distribution, on the device where it runs there.
+    void advance(tdm_pair_model which, const std::vector<int32_t>& extra,
+                 const std::function<bool()>& abort = {});
+
+    // score_after without bringing the rows to the host: where row i of the pass lives, either a
+    // host copy (`host`, valid like score_after's rows) or the session's held row `row`.
+    struct ScoredRow {
+        const float* host = nullptr;
+        int64_t row = -1;
+    };
+    std::vector<ScoredRow> score_rows(tdm_pair_model which, const std::vector<int32_t>& extra,
+                                      const std::function<bool()>& abort = {});
+
     // Commits one token / drops committed tokens back to length n (n >= the prompt length).
     void commit(int32_t token) { committed_.push_back(token); }
     void uncommit_to(int64_t n);

@@ -105,13 +105,14 @@ void PairDecoder::start(const int32_t* prompt, int64_t n, const tdm_pair_options
 
     const auto t0 = Clock::now();
     // The prompt goes into the model(s) that run first; the other catches up when it is needed.
+    // (advance: the logits stay where they are until a step asks for them.)
     switch (options.mode) {
-        case TDM_MODE_LARGE: pair_.next_logits(TDM_PAIR_LARGE, {}, abort_); break;
+        case TDM_MODE_LARGE: pair_.advance(TDM_PAIR_LARGE, {}, abort_); break;
         case TDM_MODE_SPECULATIVE:
-            pair_.next_logits(TDM_PAIR_SMALL, {}, abort_);
-            pair_.next_logits(TDM_PAIR_LARGE, {}, abort_);
+            pair_.advance(TDM_PAIR_SMALL, {}, abort_);
+            pair_.advance(TDM_PAIR_LARGE, {}, abort_);
             break;
-        default: pair_.next_logits(TDM_PAIR_SMALL, {}, abort_); break;
+        default: pair_.advance(TDM_PAIR_SMALL, {}, abort_); break;
     }
     stats_.seconds_total = std::chrono::duration<double>(Clock::now() - t0).count();
     started_ = true;

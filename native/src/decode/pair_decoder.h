@@ -87,7 +87,10 @@ private:
     uint32_t since_switch_ = 0;                // tokens it has committed since it became active
     uint32_t gamma_ = 4;                       // speculative: the current draft length
     tdm_pair_stats stats_{};                   // counts; times come from the pair's counters
-    std::vector<float> q_rows_, p_rows_;       // sampled speculative: warped probability rows
+    // Sampled speculative: host rows where a round needs them whole (warped probabilities, or a
+    // draft's raw logits kept for a full-vocabulary q); a slot is written only where its row had
+    // to come to the host.
+    std::vector<float> q_rows_, p_rows_;
 };
 
 }  // namespace tdm

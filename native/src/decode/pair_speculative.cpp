@@ -1,13 +1,32 @@
 // The speculative-decoding round of PairDecoder (ALGORITHMS.md section 2): the small model drafts,
 // the large model scores every draft in one batched forward, speculative_verify decides.
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "core/error.h"
+#include "decode/candidate_sampling.h"
 #include "decode/pair_decoder.h"
 #include "decode/speculative_verify.h"
+#include "decode/summary_verify.h"
 #include "uncertainty/token_stats.h"
 
 namespace tdm {
+
+namespace {
+
+// What one target row of a verification has given so far (looked at lazily, at most once).
+struct TargetRow {
+    bool examined = false;
+    bool summarized = false;      // summary is valid
+    LogitSummary summary;
+    const float* logits = nullptr;  // else (or later) its logits on the host
+    std::vector<float> copy;        // the host copy logits points into, when one was made
+    bool warped = false;
+    WarpedRow p;                    // sampled: the warped distribution
+};
+
+}  // namespace
 
 uint32_t PairDecoder::round_draft_length() const {
     // Every committed token must fit the smaller context, and a round commits up to gamma + 1.
@@ -22,21 +41,81 @@ uint32_t PairDecoder::round_draft_length() const {
 void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
     const int64_t n = pair_.committed_length();
     const int64_t V = pair_.vocab();
-    const bool greedy = options_.temperature == 0.0f;
+    const tdm_sampler_options& so = sampler_->options();
+    const bool greedy = so.temperature == 0.0f;
     const uint32_t gamma = round_draft_length();
+    const int stats_k = static_cast<int>(std::min<int64_t>(options_.stats_top_k, V));
+    // Ranked candidates per summary: the statistics' K, and for sampling what the warp needs.
+    const int want = greedy ? stats_k : std::max(stats_k, summary_candidates_for(*sampler_));
 
-    // Draft: the small model proposes up to gamma tokens, one forward each.
+    // Draft: the small model proposes up to gamma tokens, one forward each. Where the session
+    // summarises its row (a GPU), the token, its statistics and q_i come from the summary, as
+    // Session::sample does; the whole row comes to the host only where the summary cannot decide.
+    Session& small = pair_.session(TDM_PAIR_SMALL);
     std::vector<int32_t> drafts;
     std::vector<tdm_token_stats> draft_stats;
+    std::vector<WarpedRow> q;
     drafts.reserve(gamma);
     draft_stats.reserve(gamma);
+    // Host rows of q (or raw logits kept for a full-vocabulary q), one slot per draft; sized
+    // before any WarpedRow points into it.
     if (!greedy) q_rows_.resize(size_t(gamma) * size_t(V));
     for (uint32_t i = 0; i < gamma; ++i) {
         check_abort();
-        const float* z = pair_.next_logits(TDM_PAIR_SMALL, drafts, abort_);
+        pair_.advance(TDM_PAIR_SMALL, drafts, abort_);
+        const int64_t last = small.logit_rows() - 1;
         tdm_token_stats stats{};
-        const int32_t d = sampler_->sample(z, V, &stats);
-        if (!greedy) sampler_->probabilities(z, V, q_rows_.data() + size_t(i) * size_t(V));
+        LogitSummary summary;
+        const bool summarized = small.summarize_row(last, want, so.temperature, &summary);
+        std::optional<int32_t> token;
+        if (summarized) {
+            token_stats_from_parts(summary.ids, summary.logits, stats_k, summary.rest, summary.tilt,
+                                   V, &stats);
+            token = sample_from_summary(*sampler_, summary);
+        }
+        const float* row = nullptr;  // the host row, where it had to come
+        if (!token) {
+            row = small.logits(last);
+            token = sampler_->sample(row, V, summarized ? nullptr : &stats);
+        }
+        if (!greedy) {
+            float* slot = q_rows_.data() + size_t(i) * size_t(V);
+            std::optional<SummaryWarp> warp;
+            if (summarized) warp = warp_summary(so, summary);
+            if (warp && warp->truncated) {
+                q.push_back(WarpedRow::from_summary(summary, *warp, sampler_.get(), V, {}));
+            } else if (warp) {
+                // Pure temperature: q_i(d_i) is known, the whole row only matters if the
+                // verification rejects here, after the next drafts have replaced the logits.
+                // Keep it where that is cheapest: a device-to-device copy (fetched only on that
+                // rejection), else the host.
+                // A draft drawn from the host row may lie beyond the summary's list: its own
+                // logit is kept here, so the acceptance test reads no row.
+                const int32_t d = *token;
+                const float zd = row != nullptr ? row[d] : 0.0f;
+                WarpedRow::RowFn fetch;
+                WarpedRow::LogitFn logit;
+                if (small.stash_row(last, int64_t(i))) {
+                    fetch = [&small, i](float* dst) { small.copy_stashed_row(int64_t(i), dst); };
+                    logit = [&small, i, d, zd, own = row != nullptr](int32_t id) {
+                        return own && id == d ? zd : small.stashed_logit(int64_t(i), id);
+                    };
+                } else {
+                    if (row != nullptr) std::copy_n(row, V, slot);
+                    else small.copy_row(last, slot);
+                    fetch = [slot, V](float* dst) { std::copy_n(slot, V, dst); };
+                    logit = [slot](int32_t id) { return slot[id]; };
+                }
+                q.push_back(
+                    WarpedRow::from_summary(summary, *warp, sampler_.get(), V, fetch, logit));
+            } else {
+                // No summary, or one that cannot know the warp: the full-row path (the CPU).
+                if (row == nullptr) row = small.logits(last);
+                sampler_->probabilities(row, V, slot);
+                q.push_back(WarpedRow::from_probabilities(slot, V));
+            }
+        }
+        const int32_t d = *token;
         drafts.push_back(d);
         draft_stats.push_back(stats);
         ++stats_.drafted;
@@ -48,22 +127,73 @@ void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
     const size_t g = drafts.size();
 
     // Verify: one large forward over the drafts gives the target's distributions p_1..p_{g+1}.
+    // Each row is looked at only when the verification reaches it: summarised on the device
+    // where possible, else copied (that row alone) to the host.
     check_abort();
-    const std::vector<const float*> rows = pair_.score_after(TDM_PAIR_LARGE, drafts, abort_);
+    const std::vector<ModelPair::ScoredRow> where = pair_.score_rows(TDM_PAIR_LARGE, drafts, abort_);
+    Session& large = pair_.session(TDM_PAIR_LARGE);
+    std::vector<TargetRow> targets(where.size());
+    if (!greedy) p_rows_.resize(where.size() * size_t(V));
+    // The summary of row i, or else its logits on the host.
+    auto examine = [&](size_t i) -> TargetRow& {
+        TargetRow& t = targets[i];
+        if (t.examined) return t;
+        t.examined = true;
+        if (where[i].host == nullptr)
+            t.summarized = large.summarize_row(where[i].row, want, so.temperature, &t.summary);
+        if (!t.summarized) {
+            if (where[i].host != nullptr) {
+                t.logits = where[i].host;
+            } else {
+                t.copy.resize(size_t(V));
+                large.copy_row(where[i].row, t.copy.data());
+                t.logits = t.copy.data();
+            }
+        }
+        return t;
+    };
+    auto target_best = [&](size_t i) {
+        TargetRow& t = examine(i);
+        return t.summarized ? t.summary.ids[0] : argmax_token(t.logits, V);
+    };
+    auto target_warp = [&](size_t i) -> const WarpedRow& {
+        TargetRow& t = examine(i);
+        if (t.warped) return t.p;
+        t.warped = true;
+        std::optional<SummaryWarp> warp;
+        if (t.summarized) warp = warp_summary(so, t.summary);
+        if (warp) {
+            const int64_t r = where[i].row;
+            t.p = WarpedRow::from_summary(
+                t.summary, *warp, sampler_.get(), V,
+                [&large, r](float* dst) { large.copy_row(r, dst); },
+                [&large, r](int32_t id) { return large.logit_at(r, id); });
+            return t.p;
+        }
+        if (t.logits == nullptr) {  // summarised, but the summary cannot know the warp
+            t.copy.resize(size_t(V));
+            large.copy_row(where[i].row, t.copy.data());
+            t.logits = t.copy.data();
+        }
+        float* probs = p_rows_.data() + i * size_t(V);
+        sampler_->probabilities(t.logits, V, probs);
+        t.p = WarpedRow::from_probabilities(probs, V);
+        return t.p;
+    };
     VerifyResult verdict;
     if (greedy) {
-        std::vector<int32_t> best(rows.size());
-        for (size_t i = 0; i < rows.size(); ++i) best[i] = argmax_token(rows[i], V);
-        verdict = verify_greedy(drafts, best);
-    } else {
-        p_rows_.resize(rows.size() * size_t(V));
-        std::vector<const float*> p(rows.size()), q(g);
-        for (size_t i = 0; i < rows.size(); ++i) {
-            sampler_->probabilities(rows[i], V, p_rows_.data() + i * size_t(V));
-            p[i] = p_rows_.data() + i * size_t(V);
+        // verify_greedy, asking for each argmax only when the comparison reaches its row.
+        for (size_t i = 0;; ++i) {
+            const int32_t best = target_best(i);
+            if (i == g || drafts[i] != best) {
+                verdict.token = best;
+                verdict.bonus = i == g;
+                break;
+            }
+            ++verdict.accepted;
         }
-        for (size_t i = 0; i < g; ++i) q[i] = q_rows_.data() + i * size_t(V);
-        verdict = verify_sampled(drafts, q, p, V, sampler_->rng());
+    } else {
+        verdict = verify_warped(drafts, q, target_warp, V, sampler_->rng());
     }
     if (g > 0) ++stats_.verifications;
 
@@ -79,9 +209,13 @@ void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
         out.push_back(record(drafts[i], TDM_PAIR_SMALL, TDM_OUTCOME_REJECTED, n + int64_t(i),
                              draft_stats[i]));
     tdm_token_stats target_stats{};
-    compute_token_stats(rows[accepted], V,
-                        static_cast<int>(std::min<int64_t>(options_.stats_top_k, V)),
-                        &target_stats);
+    const TargetRow& t = examine(accepted);
+    if (t.summarized) {
+        token_stats_from_parts(t.summary.ids, t.summary.logits, stats_k, t.summary.rest,
+                               t.summary.tilt, V, &target_stats);
+    } else {
+        compute_token_stats(t.logits, V, stats_k, &target_stats);
+    }
     const tdm_token_outcome outcome = g == 0            ? TDM_OUTCOME_WRITTEN
                                       : verdict.bonus ? TDM_OUTCOME_BONUS
                                                       : TDM_OUTCOME_CORRECTED;

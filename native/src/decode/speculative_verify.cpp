@@ -6,23 +6,6 @@
 
 namespace tdm {
 
-namespace {
-
-// Draws from a float probability row (the bonus token, or the 0/0 fallback of the residual).
-int32_t draw_from_row(const float* row, int64_t vocab, double u, std::vector<double>& scratch) {
-    scratch.resize(static_cast<size_t>(vocab));
-    double sum = 0.0;
-    for (int64_t i = 0; i < vocab; ++i) {
-        scratch[size_t(i)] = row[i] > 0.0f ? double(row[i]) : 0.0;
-        sum += scratch[size_t(i)];
-    }
-    TDM_REQUIRE(sum > 0.0, TDM_ERR_INTERNAL,
-                "speculative verification: a target probability row has no mass");
-    return draw_from_weights(scratch.data(), vocab, sum, u);
-}
-
-}  // namespace
-
 VerifyResult verify_greedy(const std::vector<int32_t>& drafts,
                            const std::vector<int32_t>& target_argmax) {
     TDM_REQUIRE(target_argmax.size() == drafts.size() + 1, TDM_ERR_INTERNAL,
@@ -52,6 +35,20 @@ int32_t draw_from_weights(const double* w, int64_t vocab, double sum, double u) 
         if (cumulative > target) return last_positive;
     }
     return last_positive;
+}
+
+// Draws from a float probability row (the bonus token, or the 0/0 fallback of the residual).
+int32_t draw_from_probabilities(const float* row, int64_t vocab, double u,
+                                std::vector<double>& scratch) {
+    scratch.resize(static_cast<size_t>(vocab));
+    double sum = 0.0;
+    for (int64_t i = 0; i < vocab; ++i) {
+        scratch[size_t(i)] = row[i] > 0.0f ? double(row[i]) : 0.0;
+        sum += scratch[size_t(i)];
+    }
+    TDM_REQUIRE(sum > 0.0, TDM_ERR_INTERNAL,
+                "speculative verification: a target probability row has no mass");
+    return draw_from_weights(scratch.data(), vocab, sum, u);
 }
 
 double residual_weights(const float* p, const float* q, int64_t vocab, std::vector<double>& out) {
@@ -87,10 +84,10 @@ VerifyResult verify_sampled(const std::vector<int32_t>& drafts, const std::vecto
         // 0/0 guard: a rejection means p(d) < q(d), so p - q has positive mass somewhere unless
         // rounding ate it; then p itself is the best estimate of the residual's support.
         r.token = sum > 0.0 ? draw_from_weights(scratch.data(), vocab, sum, u_emit)
-                            : draw_from_row(p[i], vocab, u_emit, scratch);
+                            : draw_from_probabilities(p[i], vocab, u_emit, scratch);
         return r;
     }
-    r.token = draw_from_row(p.back(), vocab, rng.uniform(), scratch);
+    r.token = draw_from_probabilities(p.back(), vocab, rng.uniform(), scratch);
     r.bonus = true;
     return r;
 }

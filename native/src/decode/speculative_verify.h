@@ -40,6 +40,11 @@ VerifyResult verify_sampled(const std::vector<int32_t>& drafts, const std::vecto
 // rounding leaves none).
 int32_t draw_from_weights(const double* w, int64_t vocab, double sum, double u);
 
+// Inverse-CDF draw from a probability row (negative entries count as 0), as verify_sampled draws
+// the bonus token. TDM_ERR_INTERNAL when the row has no mass. `scratch` is reused memory.
+int32_t draw_from_probabilities(const float* row, int64_t vocab, double u,
+                                std::vector<double>& scratch);
+
 // The residual max(0, p - q) as weights (in double) and their sum. When the sum is 0 (p <= q
 // everywhere, which a rejection makes impossible in exact arithmetic but rounding can produce),
 // the caller falls back to p itself: see verify_sampled.

@@ -158,8 +158,14 @@ void Session::run(const int32_t* tokens, int64_t n, bool all_logits,
             workspace_ = std::make_unique<Workspace>(
                 *backend_, c, std::min(backend_->prefill_chunk_rows(per_row), capacity_));
         }
+        // A recorded decode step (Backend::decode_step) holds these buffers' addresses.
+        const void* const layout_before[] = {cache_.keys(0), workspace_->logits};
+        const int64_t allocated_before = cache_.allocated();
         cache_.reserve(*backend_, start + n, start);
         if (all_logits) workspace_->reserve_logit_rows(std::min(workspace_->rows, n));
+        if (cache_.keys(0) != layout_before[0] || workspace_->logits != layout_before[1] ||
+            cache_.allocated() != allocated_before)
+            ++buffers_generation_;
         if (sparse) {  // sized once: earlier chunks' slots must not move
             chunk_density.resize(size_t((n + workspace_->rows - 1) / workspace_->rows * cells));
         }
@@ -174,10 +180,15 @@ void Session::run(const int32_t* tokens, int64_t n, bool all_logits,
                     BlockGrid::of(start + done, chunk, attention->settings.block_size).causal_pairs()));
                 plan_args.density = chunk_density.data() + (chunk_pairs.size() - 1) * cells;
             }
-            if (!forward(*model_, *backend_, cache_, *workspace_, tokens + done, chunk,
-                         start + done, rows, abort, sparse ? &plan_args : nullptr)) {
-                fail(TDM_ERR_CANCELLED, "cancelled by the abort callback");
-            }
+            const auto pass = [&] {
+                return forward(*model_, *backend_, cache_, *workspace_, tokens + done, chunk,
+                               start + done, rows, abort, sparse ? &plan_args : nullptr);
+            };
+            // One dense token is a decode step: the backend may replay it from a recording.
+            const bool completed = n == 1 && !sparse
+                                       ? backend_->decode_step(tokens[0], start, buffers_generation_, pass)
+                                       : pass();
+            if (!completed) fail(TDM_ERR_CANCELLED, "cancelled by the abort callback");
             if (rows > 0) {
                 // The next chunk overwrites the workspace: only the last chunk's rows may wait
                 // there for a caller that wants them on the host (Session::logits).
@@ -224,6 +235,89 @@ void Session::truncate(int64_t n) {
     logit_rows_ = 0;
     device_rows_ = 0;
     host_pending_ = false;
+}
+
+void Session::check_row(int64_t row) const {
+    TDM_REQUIRE(logit_rows_ > 0, TDM_ERR_INVALID_STATE,
+                "the session holds no logits: run a prefill or decode first");
+    TDM_REQUIRE(row >= 0 && row < logit_rows_, TDM_ERR_INVALID_ARGUMENT,
+                "logit row " + std::to_string(row) + " out of range: the session holds " +
+                    std::to_string(logit_rows_) + " row(s)");
+}
+
+const float* Session::device_row(int64_t row) const {
+    const int64_t first_device = logit_rows_ - device_rows_;
+    if (device_rows_ <= 0 || row < first_device) return nullptr;
+    return workspace_->logits + (row - first_device) * vocab();
+}
+
+bool Session::summarize_row(int64_t row, int want, float temperature, LogitSummary* out) const {
+    check_row(row);
+    const float* d = device_row(row);
+    if (d == nullptr) return false;
+    return backend_->summarize_logits(d, vocab(), want, temperature, out) &&
+           out->invalid_index < 0 && out->candidates > 0;
+}
+
+float Session::logit_at(int64_t row, int64_t id) const {
+    check_row(row);
+    TDM_REQUIRE(id >= 0 && id < vocab(), TDM_ERR_INVALID_ARGUMENT,
+                "token id " + std::to_string(id) + " out of range");
+    const float* d = device_row(row);
+    if (d == nullptr || !host_pending_) return logits_[size_t(row * vocab() + id)];
+    float z = 0.0f;
+    backend_->to_host(d + id, 1, &z);
+    return z;
+}
+
+void Session::copy_row(int64_t row, float* dst) const {
+    check_row(row);
+    const int64_t V = vocab();
+    const float* d = device_row(row);
+    if (d == nullptr || !host_pending_) {
+        std::copy_n(logits_.data() + row * V, V, dst);
+        return;
+    }
+    backend_->to_host(d, V, dst);
+}
+
+bool Session::stash_row(int64_t row, int64_t slot) {
+    check_row(row);
+    TDM_REQUIRE(slot >= 0, TDM_ERR_INVALID_ARGUMENT, "negative stash slot");
+    const float* src = device_row(row);
+    if (src == nullptr) return false;  // the backend has no host-to-device copy for it
+    const int64_t V = vocab();
+    if (slot >= stash_.rows) {
+        // Grown by doubling; the rows kept so far move along (a device-to-device copy, ordered
+        // before the release, which waits for the device).
+        const int64_t rows = std::max({slot + 1, 2 * stash_.rows, int64_t{4}});
+        float* grown = backend_->allocate(rows * V);
+        if (stash_.data != nullptr) {
+            backend_->copy(grown, stash_.data, stash_.rows * V * int64_t(sizeof(float)));
+            backend_->release(stash_.data);
+        }
+        stash_.backend = backend_.get();
+        stash_.data = grown;
+        stash_.rows = rows;
+    }
+    backend_->copy(stash_.data + slot * V, src, V * int64_t(sizeof(float)));
+    return true;
+}
+
+void Session::copy_stashed_row(int64_t slot, float* dst) const {
+    TDM_REQUIRE(slot >= 0 && slot < stash_.rows, TDM_ERR_INVALID_ARGUMENT,
+                "stash slot " + std::to_string(slot) + " was never written");
+    backend_->to_host(stash_.data + slot * vocab(), vocab(), dst);
+}
+
+float Session::stashed_logit(int64_t slot, int64_t id) const {
+    TDM_REQUIRE(slot >= 0 && slot < stash_.rows, TDM_ERR_INVALID_ARGUMENT,
+                "stash slot " + std::to_string(slot) + " was never written");
+    TDM_REQUIRE(id >= 0 && id < vocab(), TDM_ERR_INVALID_ARGUMENT,
+                "token id " + std::to_string(id) + " out of range");
+    float z = 0.0f;
+    backend_->to_host(stash_.data + slot * vocab() + id, 1, &z);
+    return z;
 }
 
 }  // namespace tdm

@@ -62,6 +62,7 @@ public:
     int32_t sample(Sampler& sampler, tdm_token_stats* stats);
 
     const Model& model() const { return *model_; }
+    const Backend& backend() const { return *backend_; }
 
     // The attention density of the last successful prefill (decode steps do not count): for each
     // layer and query head, row-major by layer, the fraction of causal (query block, key block)
@@ -95,6 +96,50 @@ private:
     int64_t device_rows_ = 0;
     mutable bool host_pending_ = false;
     std::vector<float> density_;            // (layers, heads) of the last prefill
+    // Changes whenever the cache or the logits buffer moves: the shape of a recorded decode step.
+    uint64_t buffers_generation_ = 0;
+
+public:
+    // Row-level access for speculative decoding on summaries (decode/pair_speculative.cpp), so
+    // that a GPU round moves a few hundred bytes per row instead of the vocabulary.
+
+    // Summarises held logit row `row` where it lives (Backend::summarize_logits: `want` ranked
+    // candidates, the tempered sum at `temperature`). False where the backend has no summary (the
+    // CPU: read logits(row)), the row is no longer on the device, or it is invalid (NaN, +inf,
+    // all -inf: the host path reports the index).
+    bool summarize_row(int64_t row, int want, float temperature, LogitSummary* out) const;
+    // Logit `id` of held row `row`, copying one float (not the rows) when it is on the device.
+    float logit_at(int64_t row, int64_t id) const;
+    // Copies held row `row` (vocab floats) to dst: that row only.
+    void copy_row(int64_t row, float* dst) const;
+    // Keeps a copy of held row `row` in stash slot `slot` (device memory, grown on demand), which
+    // survives later forwards and truncation until the slot is written again: a draft's row that
+    // the verification may need whole after the next drafts have replaced the logits. False
+    // (nothing kept) when the row is only on the host (an earlier prefill chunk's row).
+    bool stash_row(int64_t row, int64_t slot);
+    // Copies stash slot `slot` (vocab floats) to dst.
+    void copy_stashed_row(int64_t slot, float* dst) const;
+    // Logit `id` of stash slot `slot` (one float).
+    float stashed_logit(int64_t slot, int64_t id) const;
+
+private:
+    // Where held row `row` is in the workspace, or null when it is only on the host.
+    const float* device_row(int64_t row) const;
+    void check_row(int64_t row) const;
+
+    // Device rows owned through the session's backend (released before the backend goes).
+    struct RowStash {
+        Backend* backend = nullptr;
+        float* data = nullptr;
+        int64_t rows = 0;
+        RowStash() = default;
+        RowStash(const RowStash&) = delete;
+        RowStash& operator=(const RowStash&) = delete;
+        ~RowStash() {
+            if (data != nullptr) backend->release(data);
+        }
+    };
+    RowStash stash_;
 };
 
 }  // namespace tdm

@@ -13,6 +13,15 @@
 
 namespace tdm::cuda {
 
+// What a recorded decode step reads from device memory instead of its launch arguments (the
+// token for embed, the position for RoPE, the cache append and attention), so one recorded graph
+// serves every step.
+struct StepState {
+    int64_t pos;
+    int32_t token;
+};
+void write_step_state(StepState* state, int32_t token, int64_t pos, cudaStream_t stream);
+
 // out[r, :] = table[tokens[r], :] widened to f32. tokens are device ids in [0, table.rows).
 void embed(const int32_t* tokens, int64_t n, const MatrixView& table, float* out,
            cudaStream_t stream);
@@ -21,11 +30,50 @@ void embed(const int32_t* tokens, int64_t n, const MatrixView& table, float* out
 void rmsnorm(const float* x, const VectorView& w, float eps, int64_t rows, int64_t n, float* out,
              cudaStream_t stream);
 
-// Hugging Face rotate_half RoPE in place on x [rows, heads, head_dim] at positions pos0 + r:
-// angle = f32(f32(pos) * inv_freq[i]) as transformers computes it, then its cos and sin.
-// inv_freq is a device array of head_dim / 2 floats.
-void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
-          const float* inv_freq, cudaStream_t stream);
+// The same with the residual add first (x += d, in place; d [rows, n]), as one pass: the add
+// and the norm of the next sub-layer.
+void add_rmsnorm(float* x, const float* d, const VectorView& w, float eps, int64_t rows,
+                 int64_t n, float* out, cudaStream_t stream);
+
+// Hugging Face rotate_half RoPE (element i of a head pairs with i + D/2; angle =
+// f32(f32(pos) * inv_freq[i]) as transformers computes it, then its cos and sin) and the KV-cache
+// append of one layer, in one launch; either part may be left out (the backend's rope and
+// kv_store are this launch with no keys, or no queries and no rotation).
+// q [rows, heads, D] is rotated in place; k [rows, kv_heads, D] is rotated
+// (when rotate_k) on its way into k_cache, v copied into v_cache, both [kv_heads, capacity, D]
+// bf16 at positions pos0 + r. With pos_dev set, the positions start at *pos_dev (device memory)
+// instead, so a recorded CUDA graph can replay the launch at every decode step; pos0 is then only
+// used for the host-side checks.
+struct RopeStore {
+    float* q = nullptr;          // null: no query heads
+    int32_t heads = 0;
+    const float* k = nullptr;    // null: no key/value heads
+    const float* v = nullptr;
+    int32_t kv_heads = 0;
+    bool rotate_k = true;
+    uint16_t* k_cache = nullptr;
+    uint16_t* v_cache = nullptr;
+    int64_t capacity = 0;
+    int64_t rows = 0, pos0 = 0;
+    const int64_t* pos_dev = nullptr;
+    int32_t head_dim = 0;
+    const float* inv_freq = nullptr;  // device, head_dim / 2 floats; needed for any rotation
+};
+void rope_and_store(const RopeStore& args, cudaStream_t stream);
+
+// Small-M products for decode (and short verification batches): y = bf16(x) W^T + bias with
+// f32 accumulation, the numerics of Matmul's cuBLAS path (matmul.h) without its rounding pass. Needs
+// 1 <= M <= kGemvMaxRows, K % 8 == 0, x and every weight 16-byte aligned, ldx % 4 == 0.
+constexpr int kGemvMaxRows = 4;
+constexpr int kGemvMaxOutputs = 3;
+bool gemv_supports(const float* x, int64_t M, int64_t ldx, int64_t K);
+// Every output reads the same x [M, ldx] (weights of K columns); one launch for all of them.
+void gemv(const float* x, int64_t M, int64_t ldx, const Projection* outputs, int count,
+          cudaStream_t stream);
+// out[m, i] = silu(g) * u with g = x W_gate[i]^T + b_gate[i], u likewise (SwiGLU's formula).
+void gemv_gated(const float* x, int64_t M, int64_t ldx, const MatrixView& w_gate,
+                const VectorView& b_gate, const MatrixView& w_up, const VectorView& b_up,
+                float* out, int64_t ldo, cudaStream_t stream);
 
 // out[r, i] = silu(gate[r, i]) * up[r, i]; gate/up rows have stride ld, out is dense [rows, n].
 void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld, float* out,
@@ -36,12 +84,6 @@ void add_inplace(float* y, const float* x, int64_t n, cudaStream_t stream);
 
 // y[r, c] += bias[c] for the `rows` rows of length n, row stride ldy.
 void add_bias(float* y, int64_t rows, int64_t n, int64_t ldy, const VectorView& bias,
-              cudaStream_t stream);
-
-// Writes k, v [n, kv_heads, head_dim] (f32) into caches [kv_heads, capacity, head_dim] at
-// positions pos0 .. pos0 + n - 1, rounded to bf16 (the cache the attention kernels read).
-void kv_store(const float* k, const float* v, int64_t n, int64_t pos0, int64_t capacity,
-              int32_t kv_heads, int32_t head_dim, uint16_t* k_cache, uint16_t* v_cache,
               cudaStream_t stream);
 
 // out[r, c] = bf16(x[r, c]) (round to nearest even) as a dense [rows, cols] matrix; x has row
