@@ -340,7 +340,8 @@ TEST(CudaKernels, GemvMatchesReferenceForEveryOutput) {
                 o.bias ? VectorView{d_b[i].data(), DType::BF16, o.N} : VectorView{},
                 y[i]->data(), o.N + o.pad});
         }
-        gemv(d_x.as<float>(), c.M, ldx, outputs.data(), int(outputs.size()), nullptr);
+        gemv(LayerInput{d_x.as<float>(), c.M, ldx, {}, 0.0f, nullptr}, outputs.data(),
+             int(outputs.size()), /*accumulate=*/false, nullptr);
         for (size_t i = 0; i < c.outs.size(); ++i) {
             const Out& o = c.outs[i];
             std::vector<float> ref(size_t(c.M * o.N));
@@ -377,7 +378,8 @@ TEST(CudaKernels, GatedGemvMatchesSwigluOfTheProducts) {
                 DeviceBuffer d_x = upload(x), d_wg = upload(wg), d_wu = upload(wu),
                              d_bg = upload(bg);
                 GuardedOutput out(M, N, N);
-                gemv_gated(d_x.as<float>(), M, K, MatrixView{d_wg.data(), DType::BF16, N, K},
+                gemv_gated(LayerInput{d_x.as<float>(), M, K, {}, 0.0f, nullptr},
+                           MatrixView{d_wg.data(), DType::BF16, N, K},
                            VectorView{d_bg.data(), DType::BF16, N},
                            MatrixView{d_wu.data(), DType::BF16, N, K}, VectorView{}, out.data(),
                            N, nullptr);
@@ -388,26 +390,63 @@ TEST(CudaKernels, GatedGemvMatchesSwigluOfTheProducts) {
     }
 }
 
-// The fusions of the decode step against the kernels they replace, bit for bit: add + rmsnorm,
-// and RoPE on q and k with the cache append - also with the position read from device memory
-// (a recorded graph's way) while the host-side position says something else.
-TEST(CudaKernels, FusedAddNormAndRopeStoreEqualTheSeparateKernels) {
+// The layer input's norm and the residual add folded into the products, on both paths (the decode
+// GEMV where it applies, cuBLAS after the rmsnorm kernel), against rmsnorm then the bf16-operand
+// reference product; and y += x W^T added exactly into y.
+TEST(CudaKernels, NormedAndAccumulatingProductsMatchTheReference) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(34);
+    Matmul gemm(nullptr);
+    for (const int64_t M : {1, 3, 6}) {
+        for (const int64_t K : {64, 2048}) {
+            for (const int64_t N : {33, 300}) {
+                const auto x = uniform(size_t(M * K), rng, -3, 3);
+                const auto norm = to_bf16(uniform(size_t(K), rng, 0.5f, 1.5f));
+                const auto w = to_bf16(uniform(size_t(N * K), rng));
+                const auto y0 = uniform(size_t(M * N), rng, -5, 5);
+                const float eps = 1e-5f;
+                std::vector<float> h(x.size()), ref(size_t(M * N));
+                cpu::ref::rmsnorm(x.data(), VectorView{norm.data(), DType::BF16, K}, eps, M, K,
+                                  h.data());
+                cpu::ref::matmul(h.data(), M, K, MatrixView{w.data(), DType::BF16, N, K},
+                                 VectorView{}, ref.data(), N, /*round_x_to_bf16=*/true);
+                std::vector<float> plain(size_t(M * N));
+                cpu::ref::matmul(x.data(), M, K, MatrixView{w.data(), DType::BF16, N, K},
+                                 VectorView{}, plain.data(), N, true);
+                DeviceBuffer d_x = upload(x), d_norm = upload(norm), d_w = upload(w),
+                             d_scratch(size_t(M * K) * sizeof(float));
+                const MatrixView W{d_w.data(), DType::BF16, N, K};
+                for (const bool gemv : {true, false}) {
+                    SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" +
+                                 std::to_string(N) + (gemv ? " gemv allowed" : " cuBLAS"));
+                    gemm.set_gemv_enabled(gemv);
+                    GuardedOutput y(M, N, N);
+                    const Projection out{W, VectorView{}, y.data(), N};
+                    gemm.matmul_many(LayerInput{d_x.as<float>(), M, K,
+                                                VectorView{d_norm.data(), DType::BF16, K}, eps,
+                                                d_scratch.as<float>()},
+                                     &out, 1);
+                    ASSERT_TRUE(y.written_exactly());
+                    EXPECT_LE(relative_error(y.logical(), ref), kMatmulTol);
+                    DeviceBuffer acc = upload(y0);
+                    gemm.matmul_accumulate(d_x.as<float>(), M, K, W, VectorView{},
+                                           acc.as<float>());
+                    const auto got = download<float>(acc.data(), y0.size());
+                    std::vector<float> want(y0.size());
+                    for (size_t i = 0; i < want.size(); ++i) want[i] = y0[i] + plain[i];
+                    EXPECT_LE(relative_error(got, want), kMatmulTol);
+                }
+            }
+        }
+    }
+}
+
+// RoPE on q and k with the cache append in one launch against the separate launches, bit for bit
+// - also with the position read from device memory (a recorded graph's way) while the host-side
+// position says something else.
+TEST(CudaKernels, FusedRopeStoreEqualsTheSeparateLaunches) {
     TDM_SKIP_WITHOUT_GPU();
     std::mt19937 rng(33);
-    for (const int64_t n : {7, 2048, 4099}) {
-        const int64_t rows = 3;
-        const auto x = uniform(size_t(rows * n), rng, -4, 4), d = uniform(x.size(), rng);
-        const auto w = to_bf16(uniform(size_t(n), rng, 0.5f, 1.5f));
-        DeviceBuffer x1 = upload(x), x2 = upload(x), d_d = upload(d), d_w = upload(w);
-        const VectorView wv{d_w.data(), DType::BF16, n};
-        GuardedOutput fused(rows, n, n), separate(rows, n, n);
-        add_rmsnorm(x1.as<float>(), d_d.as<float>(), wv, 1e-6f, rows, n, fused.data(), nullptr);
-        add_inplace(x2.as<float>(), d_d.as<float>(), rows * n, nullptr);
-        rmsnorm(x2.as<float>(), wv, 1e-6f, rows, n, separate.data(), nullptr);
-        ASSERT_TRUE(fused.written_exactly());
-        EXPECT_EQ(fused.logical(), separate.logical()) << "n=" << n;
-        EXPECT_EQ(download<float>(x1.data(), x.size()), download<float>(x2.data(), x.size()));
-    }
     struct Case { int64_t rows, pos0; int32_t heads, kv_heads, D; };
     for (const Case c : {Case{1, 0, 4, 2, 16}, Case{1, 777, 32, 8, 128}, Case{5, 40, 6, 3, 64}}) {
         SCOPED_TRACE("rows=" + std::to_string(c.rows) + " pos0=" + std::to_string(c.pos0));

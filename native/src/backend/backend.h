@@ -113,29 +113,34 @@ public:
     // from them) runs exactly what it always ran; a GPU overrides them to save launches and
     // passes over memory, which is what bounds a decode step. ---
 
-    // Every projection of the same input x [M, ldx]: projections[i].y = x W_i^T + b_i.
-    virtual void matmul_many(const float* x, int64_t M, int64_t ldx, const Projection* projections,
-                             int count) {
+    // Every projection of the same layer input: projections[i].y = in W_i^T + b_i, where the
+    // input is in.x or, with in.norm set, rmsnorm(in.x) * in.norm (the sub-layer's norm).
+    virtual void matmul_many(const LayerInput& in, const Projection* projections, int count) {
+        const float* x = normed(in, projections[0].weight.cols);
+        const int64_t ldx = in.norm.empty() ? in.ldx : projections[0].weight.cols;
         for (int i = 0; i < count; ++i) {
             const Projection& p = projections[i];
-            matmul(x, M, ldx, p.weight, p.bias, p.y, p.ldy);
+            matmul(x, in.M, ldx, p.weight, p.bias, p.y, p.ldy);
         }
     }
-    // The MLP's first half: out = silu(x Wg^T + bg) * (x Wu^T + bu), dense [M, Wg.rows]; gate and
+    // The MLP's first half: out = silu(in Wg^T + bg) * (in Wu^T + bu), dense [M, Wg.rows]; gate and
     // up are [M, Wg.rows] workspace the backend may use (their contents afterwards are unspecified).
-    virtual void gated_up(const float* x, int64_t M, int64_t ldx, const MatrixView& w_gate,
-                          const VectorView& b_gate, const MatrixView& w_up, const VectorView& b_up,
-                          float* gate, float* up, float* out) {
+    virtual void gated_up(const LayerInput& in, const MatrixView& w_gate, const VectorView& b_gate,
+                          const MatrixView& w_up, const VectorView& b_up, float* gate, float* up,
+                          float* out) {
         const int64_t n = w_gate.rows;
-        matmul(x, M, ldx, w_gate, b_gate, gate, n);
-        matmul(x, M, ldx, w_up, b_up, up, n);
-        swiglu(gate, up, M, n, n, out);
+        const float* x = normed(in, w_gate.cols);
+        const int64_t ldx = in.norm.empty() ? in.ldx : w_gate.cols;
+        matmul(x, in.M, ldx, w_gate, b_gate, gate, n);
+        matmul(x, in.M, ldx, w_up, b_up, up, n);
+        swiglu(gate, up, in.M, n, n, out);
     }
-    // The residual add and the next sub-layer's norm: x += d, then out = rmsnorm(x) * w.
-    virtual void add_rmsnorm(float* x, const float* d, const VectorView& w, float eps,
-                             int64_t rows, int64_t n, float* out) {
-        add_inplace(x, d, rows * n);
-        rmsnorm(x, w, eps, rows, n, out);
+    // The residual add folded into a projection: y += x W^T + bias (y dense [M, W.rows]);
+    // `scratch` [M, W.rows] is workspace the backend may use.
+    virtual void matmul_accumulate(const float* x, int64_t M, int64_t ldx, const MatrixView& W,
+                                   const VectorView& bias, float* y, float* scratch) {
+        matmul(x, M, ldx, W, bias, scratch, W.rows);
+        add_inplace(y, scratch, M * W.rows);
     }
     // RoPE on q [rows, heads, D] and k [rows, kv_heads, D] at positions pos0 + r, then k and v
     // appended to the layer's caches (as kv_store). q is rotated in place; k's contents afterwards
@@ -165,6 +170,7 @@ public:
     // Decode steps replayed from a recorded graph so far (0 where there are none): lets tests and
     // benchmarks see that the graph path is the one running.
     virtual int64_t graph_replays() const { return 0; }
+
     // dst[0..bytes) = src[0..bytes), both device memory.
     virtual void copy(void* dst, const void* src, int64_t bytes) = 0;
     // Copies device floats to host memory (a plain copy on the CPU).
@@ -177,6 +183,16 @@ public:
                                   LogitSummary* out) {
         (void)logits, (void)vocab, (void)want, (void)temperature, (void)out;
         return false;
+    }
+
+protected:
+    // The layer input as a dense [M, K] matrix: in.x itself, or its norm written to in.scratch.
+    const float* normed(const LayerInput& in, int64_t K) {
+        if (in.norm.empty()) return in.x;
+        TDM_REQUIRE(in.ldx == K && in.scratch != nullptr, TDM_ERR_INTERNAL,
+                    "a normed layer input needs dense rows and a scratch buffer");
+        rmsnorm(in.x, in.norm, in.eps, in.M, K, in.scratch);
+        return in.scratch;
     }
 };
 

@@ -96,29 +96,29 @@ public:
         cuda::rmsnorm(x, w, eps, rows, n, out, stream());
     }
 
-    void add_rmsnorm(float* x, const float* d, const VectorView& w, float eps, int64_t rows,
-                     int64_t n, float* out) override {
-        DeviceGuard guard(device_);
-        cuda::add_rmsnorm(x, d, w, eps, rows, n, out, stream());
-    }
-
     void matmul(const float* x, int64_t M, int64_t ldx, const MatrixView& W,
                 const VectorView& bias, float* y, int64_t ldy) override {
         DeviceGuard guard(device_);
         gemm_->matmul(x, M, ldx, W, bias, y, ldy);
     }
 
-    void matmul_many(const float* x, int64_t M, int64_t ldx, const Projection* projections,
-                     int count) override {
+    void matmul_many(const LayerInput& in, const Projection* projections, int count) override {
         DeviceGuard guard(device_);
-        gemm_->matmul_many(x, M, ldx, projections, count);
+        gemm_->matmul_many(in, projections, count);
     }
 
-    void gated_up(const float* x, int64_t M, int64_t ldx, const MatrixView& w_gate,
-                  const VectorView& b_gate, const MatrixView& w_up, const VectorView& b_up,
-                  float* gate, float* up, float* out) override {
+    void matmul_accumulate(const float* x, int64_t M, int64_t ldx, const MatrixView& W,
+                           const VectorView& bias, float* y, float* scratch) override {
+        (void)scratch;  // the GEMV adds in its epilogue, cuBLAS with beta = 1
         DeviceGuard guard(device_);
-        gemm_->gated_up(x, M, ldx, w_gate, b_gate, w_up, b_up, gate, up, out);
+        gemm_->matmul_accumulate(x, M, ldx, W, bias, y);
+    }
+
+    void gated_up(const LayerInput& in, const MatrixView& w_gate, const VectorView& b_gate,
+                  const MatrixView& w_up, const VectorView& b_up, float* gate, float* up,
+                  float* out) override {
+        DeviceGuard guard(device_);
+        gemm_->gated_up(in, w_gate, b_gate, w_up, b_up, gate, up, out);
     }
 
     // rope, kv_store and their fusion are one kernel (kernels/cuda/rope_store.cu).

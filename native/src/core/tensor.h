@@ -40,4 +40,15 @@ struct Projection {
     int64_t ldy = 0;
 };
 
+// The input of a sub-layer's projections: the activations x [M, ldx], or - with `norm` set - the
+// sub-layer's RMSNorm of them, rmsnorm(x) * norm, which a backend may compute on the fly (a GPU
+// does, inside the decode GEMV); `scratch` [M, K] is where the default writes it.
+struct LayerInput {
+    const float* x = nullptr;
+    int64_t M = 0, ldx = 0;
+    VectorView norm;  // empty: x as it is
+    float eps = 0.0f;
+    float* scratch = nullptr;
+};
+
 }  // namespace tdm

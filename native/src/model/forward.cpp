@@ -46,18 +46,19 @@ bool forward(const Model& model, Backend& be, KVCache& cache, Workspace& ws, con
     const int64_t qd = c.q_dim(), kvd = c.kv_dim();
     const float* inv_freq = model.rope_inv_freq().data();
 
-    // x = embedding rows of the tokens; h = the first layer's normed input
+    // x = embedding rows of the tokens
     be.embed(tokens, n, w.embed, ws.x);
-    be.rmsnorm(ws.x, w.layers[0].attn_norm, c.rms_norm_eps, n, dim, ws.h);
 
     for (size_t l = 0; l < w.layers.size(); ++l) {
         if (abort && abort()) return false;
         const LayerWeights& L = w.layers[l];
 
-        // --- attention sub-layer: x += o_proj(attention(rope(q), rope(k), v)) ---
+        // --- attention sub-layer: x += o_proj(attention(rope(q), rope(k), v)), q, k, v
+        // projections of norm(x) (the norm may be computed inside the projection) ---
+        const LayerInput attn_in{ws.x, n, dim, L.attn_norm, float(c.rms_norm_eps), ws.h};
         const Projection qkv[] = {{L.wq, L.bq, ws.q, qd}, {L.wk, L.bk, ws.k, kvd},
                                   {L.wv, L.bv, ws.v, kvd}};
-        be.matmul_many(ws.h, n, dim, qkv, 3);
+        be.matmul_many(attn_in, qkv, 3);
         be.rope_kv_store(ws.q, ws.k, ws.v, n, int32_t(c.num_attention_heads),
                          int32_t(c.num_key_value_heads), int32_t(D), pos0, inv_freq,
                          cache.allocated(), cache.keys(int32_t(l)), cache.values(int32_t(l)));
@@ -77,27 +78,20 @@ bool forward(const Model& model, Backend& be, KVCache& cache, Workspace& ws, con
         } else {
             be.attention(ws.q, cache.keys(int32_t(l)), cache.values(int32_t(l)), call, ws.att);
         }
-        be.matmul(ws.att, n, qd, L.wo, L.bo, ws.proj, dim);
-        be.add_rmsnorm(ws.x, ws.proj, L.mlp_norm, c.rms_norm_eps, n, dim, ws.h);
+        be.matmul_accumulate(ws.att, n, qd, L.wo, L.bo, ws.x, ws.proj);
 
-        // --- feed-forward sub-layer: x += down(silu(gate(h)) * up(h)) ---
-        be.gated_up(ws.h, n, dim, L.w_gate, L.b_gate, L.w_up, L.b_up, ws.gate, ws.up, ws.act);
-        be.matmul(ws.act, n, hid, L.w_down, L.b_down, ws.proj, dim);
-        // The residual add, fused with the norm that reads x next: the next layer's input norm,
-        // or the final norm when logits are wanted (all n rows: only the last ones are used).
-        if (l + 1 < w.layers.size()) {
-            be.add_rmsnorm(ws.x, ws.proj, w.layers[l + 1].attn_norm, c.rms_norm_eps, n, dim, ws.h);
-        } else if (logit_rows > 0) {
-            be.add_rmsnorm(ws.x, ws.proj, w.final_norm, c.rms_norm_eps, n, dim, ws.h);
-        } else {
-            be.add_inplace(ws.x, ws.proj, n * dim);
-        }
+        // --- feed-forward sub-layer: x += down(silu(gate(h)) * up(h)), h = norm(x) ---
+        const LayerInput mlp_in{ws.x, n, dim, L.mlp_norm, float(c.rms_norm_eps), ws.h};
+        be.gated_up(mlp_in, L.w_gate, L.b_gate, L.w_up, L.b_up, ws.gate, ws.up, ws.act);
+        be.matmul_accumulate(ws.act, n, hid, L.w_down, L.b_down, ws.x, ws.proj);
     }
 
     // logits = lm_head(norm(x)) for the rows asked for (usually only the last one)
     if (logit_rows > 0) {
-        be.matmul(ws.h + (n - logit_rows) * dim, logit_rows, dim, w.lm_head, VectorView{},
-                  ws.logits, c.vocab_size);
+        const LayerInput last{ws.x + (n - logit_rows) * dim, logit_rows, dim, w.final_norm,
+                              float(c.rms_norm_eps), ws.h};
+        const Projection head{w.lm_head, VectorView{}, ws.logits, c.vocab_size};
+        be.matmul_many(last, &head, 1);
     }
     return true;
 }

@@ -30,11 +30,6 @@ void embed(const int32_t* tokens, int64_t n, const MatrixView& table, float* out
 void rmsnorm(const float* x, const VectorView& w, float eps, int64_t rows, int64_t n, float* out,
              cudaStream_t stream);
 
-// The same with the residual add first (x += d, in place; d [rows, n]), as one pass: the add
-// and the norm of the next sub-layer.
-void add_rmsnorm(float* x, const float* d, const VectorView& w, float eps, int64_t rows,
-                 int64_t n, float* out, cudaStream_t stream);
-
 // Hugging Face rotate_half RoPE (element i of a head pairs with i + D/2; angle =
 // f32(f32(pos) * inv_freq[i]) as transformers computes it, then its cos and sin) and the KV-cache
 // append of one layer, in one launch; either part may be left out (the backend's rope and
@@ -61,19 +56,23 @@ struct RopeStore {
 };
 void rope_and_store(const RopeStore& args, cudaStream_t stream);
 
-// Small-M products for decode (and short verification batches): y = bf16(x) W^T + bias with
-// f32 accumulation, the numerics of Matmul's cuBLAS path (matmul.h) without its rounding pass. Needs
-// 1 <= M <= kGemvMaxRows, K % 8 == 0, x and every weight 16-byte aligned, ldx % 4 == 0.
+// Small-M products for decode (and short verification batches): y = bf16(in) W^T + bias with f32
+// accumulation, the numerics of Matmul's cuBLAS path (matmul.h), where `in` is x itself or
+// rmsnorm(x) * norm (LayerInput; computed on the fly with rmsnorm's formula, in.scratch unused).
+// Needs 1 <= M <= kGemvMaxRows, K % 8 == 0, M * K <= kGemvMaxInputElements (the input is staged in
+// shared memory as bf16), x and every weight 16-byte aligned, ldx % 4 == 0.
 constexpr int kGemvMaxRows = 4;
 constexpr int kGemvMaxOutputs = 3;
+constexpr int64_t kGemvMaxInputElements = 20480;  // 40 KB of bf16: under the 48 KB default
 bool gemv_supports(const float* x, int64_t M, int64_t ldx, int64_t K);
-// Every output reads the same x [M, ldx] (weights of K columns); one launch for all of them.
-void gemv(const float* x, int64_t M, int64_t ldx, const Projection* outputs, int count,
+// Every output reads the same input (weights of K columns); one launch for all of them. With
+// `accumulate` each output is added into y instead of stored (the residual stream).
+void gemv(const LayerInput& in, const Projection* outputs, int count, bool accumulate,
           cudaStream_t stream);
-// out[m, i] = silu(g) * u with g = x W_gate[i]^T + b_gate[i], u likewise (SwiGLU's formula).
-void gemv_gated(const float* x, int64_t M, int64_t ldx, const MatrixView& w_gate,
-                const VectorView& b_gate, const MatrixView& w_up, const VectorView& b_up,
-                float* out, int64_t ldo, cudaStream_t stream);
+// out[m, i] = silu(g) * u with g = in W_gate[i]^T + b_gate[i], u likewise (SwiGLU's formula).
+void gemv_gated(const LayerInput& in, const MatrixView& w_gate, const VectorView& b_gate,
+                const MatrixView& w_up, const VectorView& b_up, float* out, int64_t ldo,
+                cudaStream_t stream);
 
 // out[r, i] = silu(gate[r, i]) * up[r, i]; gate/up rows have stride ld, out is dense [rows, n].
 void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld, float* out,

@@ -1,10 +1,13 @@
 // The CUDA backend's matrix products, y = x W^T + bias with bf16 weights: the f32 activations are
 // rounded to bf16 and multiplied with f32 accumulation. Two paths, one numerics:
 //   - up to kGemvMaxRows input rows (a decode step, a short verification batch): the GEMV kernels
-//     (kernels.h), which round x in registers and stream every matrix sharing the input in one
-//     launch - a decode step is bound by how fast the weights stream;
-//   - more rows: x is rounded once into a scratch buffer and cuBLAS multiplies it on the tensor
-//     cores (CUBLAS_COMPUTE_32F) with each matrix.
+//     (kernels.h), which stage the input once per block (normalised on the way when the layer
+//     input carries its norm), stream every matrix sharing the input in one launch and add into
+//     the residual stream in their epilogue - a decode step is bound by how fast the weights
+//     stream, and by how many kernels it takes;
+//   - more rows: the norm (when asked) by the rmsnorm kernel into the layer input's scratch, x
+//     rounded once into a scratch buffer, and cuBLAS (CUBLAS_COMPUTE_32F) with each matrix,
+//     accumulating into y with beta = 1 where asked.
 // One instance per stream (it owns a cuBLAS handle bound to that stream).
 #pragma once
 
@@ -30,23 +33,27 @@ public:
     // device views.
     void matmul(const float* x, int64_t M, int64_t ldx, const MatrixView& W,
                 const VectorView& bias, float* y, int64_t ldy);
-    // The same for every output of the same x (all weights have x's K columns).
-    void matmul_many(const float* x, int64_t M, int64_t ldx, const Projection* outputs,
-                     int count);
-    // out [M, n] dense = silu(x Wg^T + bg) * (x Wu^T + bu); gate and up [M, n] are scratch for
+    // The same for every output of the same layer input (all weights have K columns).
+    void matmul_many(const LayerInput& in, const Projection* outputs, int count);
+    // y [M, W.rows] dense += x W^T + bias.
+    void matmul_accumulate(const float* x, int64_t M, int64_t ldx, const MatrixView& W,
+                           const VectorView& bias, float* y);
+    // out [M, n] dense = silu(in Wg^T + bg) * (in Wu^T + bu); gate and up [M, n] are scratch for
     // the cuBLAS path.
-    void gated_up(const float* x, int64_t M, int64_t ldx, const MatrixView& w_gate,
-                  const VectorView& b_gate, const MatrixView& w_up, const VectorView& b_up,
-                  float* gate, float* up, float* out);
+    void gated_up(const LayerInput& in, const MatrixView& w_gate, const VectorView& b_gate,
+                  const MatrixView& w_up, const VectorView& b_up, float* gate, float* up,
+                  float* out);
 
     // Forces the cuBLAS path for every M (tests compare the two paths).
     void set_gemv_enabled(bool enabled) { gemv_enabled_ = enabled; }
 
 private:
-    bool use_gemv(const float* x, int64_t M, int64_t ldx, const Projection* outputs,
-                  int count) const;
-    const uint16_t* round_input(const float* x, int64_t M, int64_t ldx, int64_t K);
-    void gemm(const uint16_t* x_bf16, int64_t M, const Projection& out);
+    bool use_gemv(const LayerInput& in, const Projection* outputs, int count) const;
+    // The rounded input of the cuBLAS path (normalised first when `in` carries a norm).
+    const uint16_t* round_input(const LayerInput& in, int64_t K);
+    void gemm(const uint16_t* x_bf16, int64_t M, const Projection& out, bool accumulate);
+    void many(const LayerInput& in, const Projection* outputs, int count, bool accumulate,
+              const char* what);
 
     cudaStream_t stream_;
     cublasHandle_t handle_ = nullptr;

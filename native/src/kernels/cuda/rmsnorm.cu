@@ -1,6 +1,6 @@
 // RMSNorm as Hugging Face's LlamaRMSNorm computes it: the mean square in f32, x scaled by its
-// reciprocal square root, then multiplied by the weight; optionally after the residual add.
-// One block per row.
+// reciprocal square root, then multiplied by the weight. One block per row. (A decode step
+// computes its norms inside the GEMV instead: gemv.cu's stage_input, the same formula.)
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/kernels.h"
@@ -13,26 +13,16 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1 << 16;
 
-// kAdd: x += d first (written back), so the residual add and the norm read x once.
-template <bool kAdd>
 __global__ void __launch_bounds__(kThreads)
-rmsnorm_kernel(float* __restrict__ x, const float* __restrict__ d,
-               const uint16_t* __restrict__ w, float eps, int64_t rows, int64_t n,
-               float* __restrict__ out) {
+rmsnorm_kernel(const float* __restrict__ x, const uint16_t* __restrict__ w, float eps,
+               int64_t rows, int64_t n, float* __restrict__ out) {
     __shared__ float scratch[kWarpSize];
-    wait_for_predecessor();  // launched overlapped: x and d come from the kernels before
+    wait_for_predecessor();  // launched overlapped: x comes from the kernels before
     allow_successor();
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-        float* xr = x + r * n;
+        const float* xr = x + r * n;
         float ss = 0.0f;
-        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-            float v = xr[i];
-            if constexpr (kAdd) {
-                v += d[r * n + i];
-                xr[i] = v;  // read back below by this same thread only
-            }
-            ss += v * v;
-        }
+        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
         ss = block_sum(ss, scratch);
         const float inv = rsqrtf(ss / float(n) + eps);
         float* yr = out + r * n;
@@ -56,20 +46,8 @@ void rmsnorm(const float* x, const VectorView& w, float eps, int64_t rows, int64
     check_norm(w, rows, n, "rmsnorm");
     if (rows == 0 || n == 0) return;
     const unsigned blocks = unsigned(std::min(rows, kMaxBlocks));
-    // x is only read without kAdd.
-    launch_overlapped("launch of rmsnorm_kernel", rmsnorm_kernel<false>, dim3(blocks),
-                      dim3(kThreads), 0, stream, const_cast<float*>(x), nullptr,
-                      static_cast<const uint16_t*>(w.data), eps, rows, n, out);
-}
-
-void add_rmsnorm(float* x, const float* d, const VectorView& w, float eps, int64_t rows,
-                 int64_t n, float* out, cudaStream_t stream) {
-    check_norm(w, rows, n, "add_rmsnorm");
-    if (rows == 0 || n == 0) return;
-    const unsigned blocks = unsigned(std::min(rows, kMaxBlocks));
-    launch_overlapped("launch of rmsnorm_kernel", rmsnorm_kernel<true>, dim3(blocks),
-                      dim3(kThreads), 0, stream, x, d, static_cast<const uint16_t*>(w.data), eps,
-                      rows, n, out);
+    launch_overlapped("launch of rmsnorm_kernel", rmsnorm_kernel, dim3(blocks), dim3(kThreads), 0,
+                      stream, x, static_cast<const uint16_t*>(w.data), eps, rows, n, out);
 }
 
 }  // namespace tdm::cuda
