@@ -441,6 +441,88 @@ TEST(CudaKernels, NormedAndAccumulatingProductsMatchTheReference) {
     }
 }
 
+// The decode step's attention inputs in one GEMV launch (projections, RoPE, cache append) against
+// the plain GEMV followed by rope_and_store. The two launches may cut K into different slices, so
+// the products agree to f32 summation order (kMatmulTol) and the cached bf16 values to one bf16
+// rounding step; positions the step does not write keep their poison.
+TEST(CudaKernels, QkvRopeGemvEqualsProductsThenRopeAndAppend) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(35);
+    for (const int64_t M : {1, 3}) {
+        for (const int32_t D : {16, 64}) {
+            for (const bool on_device : {false, true}) {
+                SCOPED_TRACE("M=" + std::to_string(M) + " D=" + std::to_string(D) +
+                             (on_device ? " position in device memory" : ""));
+                const int32_t heads = 4, kv_heads = 2;
+                const int64_t K = 256, pos0 = 37, capacity = pos0 + M + 5;
+                const int64_t qd = heads * D, kvd = kv_heads * D;
+                const auto x = uniform(size_t(M * K), rng, -2, 2);
+                const auto wq = to_bf16(uniform(size_t(qd * K), rng));
+                const auto wk = to_bf16(uniform(size_t(kvd * K), rng));
+                const auto wv = to_bf16(uniform(size_t(kvd * K), rng));
+                const auto bq = to_bf16(uniform(size_t(qd), rng));
+                std::vector<float> inv_freq(size_t(D / 2));
+                for (size_t i = 0; i < inv_freq.size(); ++i)
+                    inv_freq[i] = float(1.0 / std::pow(10000.0, 2.0 * double(i) / double(D)));
+                const std::vector<uint16_t> empty(size_t(kv_heads * capacity * D), 0x7fad);
+                DeviceBuffer d_x = upload(x), d_wq = upload(wq), d_wk = upload(wk),
+                             d_wv = upload(wv), d_bq = upload(bq), d_freq = upload(inv_freq),
+                             d_pos = upload(std::vector<int64_t>{pos0});
+                DeviceBuffer q1(size_t(M * qd) * 4), k1(size_t(M * kvd) * 4),
+                    v1(size_t(M * kvd) * 4), q2(size_t(M * qd) * 4);
+                DeviceBuffer kc1 = upload(empty), vc1 = upload(empty), kc2 = upload(empty),
+                             vc2 = upload(empty);
+                const LayerInput in{d_x.as<float>(), M, K, {}, 0.0f, nullptr};
+                const MatrixView Wq{d_wq.data(), DType::BF16, qd, K},
+                    Wk{d_wk.data(), DType::BF16, kvd, K}, Wv{d_wv.data(), DType::BF16, kvd, K};
+                const VectorView Bq{d_bq.data(), DType::BF16, qd};
+                // separate: the products, then rope_and_store
+                const Projection sep[3] = {{Wq, Bq, q1.as<float>(), qd},
+                                           {Wk, {}, k1.as<float>(), kvd},
+                                           {Wv, {}, v1.as<float>(), kvd}};
+                gemv(in, sep, 3, false, nullptr);
+                RopeStore a = queries(q1.as<float>(), M, heads, D, pos0, d_freq.as<float>());
+                a.k = k1.as<float>();
+                a.v = v1.as<float>();
+                a.kv_heads = kv_heads;
+                a.k_cache = kc1.as<uint16_t>();
+                a.v_cache = vc1.as<uint16_t>();
+                a.capacity = capacity;
+                rope_and_store(a, nullptr);
+                // fused
+                const Projection fused[3] = {{Wq, Bq, q2.as<float>(), qd},
+                                             {Wk, {}, k1.as<float>(), kvd},
+                                             {Wv, {}, v1.as<float>(), kvd}};
+                QkvRope rope;
+                rope.pos0 = on_device ? 0 : pos0;
+                rope.pos_dev = on_device ? d_pos.as<int64_t>() : nullptr;
+                rope.inv_freq = d_freq.as<float>();
+                rope.k_cache = kc2.as<uint16_t>();
+                rope.v_cache = vc2.as<uint16_t>();
+                rope.capacity = capacity;
+                rope.head_dim = D;
+                gemv_qkv_rope(in, fused, rope, nullptr);
+                EXPECT_LE(relative_error(download<float>(q2.data(), size_t(M * qd)),
+                                         download<float>(q1.data(), size_t(M * qd))),
+                          kMatmulTol);
+                for (const auto& [got_buf, want_buf] : {std::pair{&kc2, &kc1}, {&vc2, &vc1}}) {
+                    const auto got = download<uint16_t>(got_buf->data(), empty.size());
+                    const auto want = download<uint16_t>(want_buf->data(), empty.size());
+                    for (size_t e = 0; e < got.size(); ++e) {
+                        if (want[e] == 0x7fad) {
+                            ASSERT_EQ(got[e], 0x7fad) << "element " << e << " written";
+                            continue;
+                        }
+                        const float g = bf16_to_f32(got[e]), w = bf16_to_f32(want[e]);
+                        ASSERT_LE(std::fabs(g - w), std::ldexp(std::fabs(w), -7) + 1e-6f)
+                            << "element " << e;
+                    }
+                }
+            }
+        }
+    }
+}
+
 // RoPE on q and k with the cache append in one launch against the separate launches, bit for bit
 // - also with the position read from device memory (a recorded graph's way) while the host-side
 // position says something else.

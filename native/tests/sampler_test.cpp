@@ -226,6 +226,190 @@ TEST(Sampler, MatchesFullSortReferenceOnFreshInputsAtRaggedSizes) {
     }
 }
 
+// The procedure once more, with every intermediate kept so that several draws (and the
+// probabilities) can be checked against one full sort: steps 1-7 do not depend on the
+// generator, step 8 is draw(). Written independently of the sampler's bins, buckets and scans.
+class FullSortSpec {
+public:
+    FullSortSpec(const std::vector<float>& z, const tdm_sampler_options& o) : z_(z) {
+        for (size_t i = 0; i < z.size(); ++i)
+            if (z[i] != kNegInf) ranked_.push_back(static_cast<int32_t>(i));
+        // z[a] > z[b] treats -0.0 and +0.0 as equal; stable_sort keeps ties in id order.
+        std::stable_sort(ranked_.begin(), ranked_.end(), [&](int32_t a, int32_t b) { return z[a] > z[b]; });
+        if (o.top_k > 0 && static_cast<size_t>(o.top_k) < ranked_.size()) ranked_.resize(static_cast<size_t>(o.top_k));
+        const double m = z[static_cast<size_t>(ranked_[0])];
+        w_.assign(z.size(), 0.0);
+        for (int32_t i : ranked_)
+            w_[static_cast<size_t>(i)] = std::exp((static_cast<double>(z[static_cast<size_t>(i)]) - m) /
+                                                  static_cast<double>(o.temperature));
+        const double s = sum_by_id(ranked_.size());
+        n_ = ranked_.size();
+        if (o.top_p < 1.0f) {
+            double c = 0.0;
+            for (size_t j = 0; j < ranked_.size(); ++j) {
+                c += w_[static_cast<size_t>(ranked_[j])];
+                if (c >= static_cast<double>(o.top_p) * s) {
+                    n_ = j + 1;
+                    break;
+                }
+            }
+        }
+        z_total_ = n_ == ranked_.size() ? s : sum_by_id(n_);
+    }
+
+    int32_t draw(Rng& rng) const {
+        const double target = rng.uniform() * z_total_;
+        double c = 0.0;
+        for (size_t j = 0; j < n_; ++j) {
+            c += w_[static_cast<size_t>(ranked_[j])];
+            if (c > target) return ranked_[j];
+        }
+        return ranked_[n_ - 1];
+    }
+
+    std::vector<float> probabilities() const {
+        std::vector<float> p(z_.size(), 0.0f);
+        for (size_t j = 0; j < n_; ++j) {
+            const auto i = static_cast<size_t>(ranked_[j]);
+            p[i] = static_cast<float>(w_[i] / z_total_);
+        }
+        return p;
+    }
+
+    size_t nucleus() const { return n_; }
+
+private:
+    double sum_by_id(size_t count) const {
+        std::vector<int32_t> ids(ranked_.begin(), ranked_.begin() + static_cast<std::ptrdiff_t>(count));
+        std::sort(ids.begin(), ids.end());
+        double s = 0.0;
+        for (int32_t i : ids) s += w_[static_cast<size_t>(i)];
+        return s;
+    }
+
+    const std::vector<float>& z_;
+    std::vector<int32_t> ranked_;  // K in rank order; N is its first n_
+    std::vector<double> w_;
+    size_t n_ = 0;
+    double z_total_ = 0.0;
+};
+
+// Logits that stress the sampler's bucketing: long runs of exact ties (one value, a few values,
+// values on the quarter-nat bin edges), -0.0 next to +0.0, many -inf, one dominant logit, and
+// spreads so wide that most tokens land in the last bin.
+std::vector<float> tricky_logits(int shape, size_t vocab, std::mt19937_64& gen) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> z(vocab);
+    for (size_t i = 0; i < vocab; ++i) {
+        const float g = normal(gen);
+        switch (shape) {
+            case 0: z[i] = g; break;                                       // continuous
+            case 1: z[i] = 4.0f * g; break;                                // wide
+            case 2: z[i] = std::round(g * 4.0f) / 4.0f; break;             // ties on bin edges
+            case 3: z[i] = static_cast<float>(static_cast<int>(gen() % 3) - 1) * 0.0f; break;  // -0/+0 only
+            case 4: z[i] = gen() % 3 == 0 ? static_cast<float>(gen() % 3) * 0.5f : gen() % 2 ? -0.0f : 0.0f; break;
+            case 5: z[i] = 1.25f; break;                                   // all equal
+            case 6: z[i] = gen() % 10 == 0 ? std::round(g) : kNegInf; break;  // mostly masked
+            case 7: z[i] = 40.0f * g; break;                               // most in the last bin
+            default: z[i] = std::round(g * 8.0f) / 8.0f; break;
+        }
+    }
+    if (shape == 8 && vocab > 1) z[gen() % vocab] = 25.0f;  // one dominant logit
+    if (shape == 6) z[gen() % vocab] = 0.5f;                  // at least one candidate
+    return z;
+}
+
+// Step for step the same as the full sort: identical tokens, identical generator state (one
+// uniform per token) and bit-identical probabilities, over vocabularies from 1 to 200000 and
+// option sets that make top-k and top-p cut inside runs of ties and bins.
+TEST(Sampler, BucketedRankingMatchesFullSortBitForBit) {
+    const uint64_t seed = fresh_seed();
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    std::mt19937_64 gen(seed);
+    const float temperatures[] = {0.01f, 0.25f, 0.7f, 1.0f, 2.5f, 100.0f};
+    const float top_ps[] = {1.0f, 1.0f, 0.999f, 0.9f, 0.5f, 1e-3f};
+    for (size_t vocab : {1, 2, 3, 17, 64, 65, 300, 1000, 4099, 33333, 128256, 200000}) {
+        const int trials = vocab >= 100000 ? 6 : vocab >= 10000 ? 14 : 40;
+        for (int trial = 0; trial < trials; ++trial) {
+            const int shape = static_cast<int>(gen() % 9);
+            const std::vector<float> z = tricky_logits(shape, vocab, gen);
+            const auto v = static_cast<int32_t>(vocab);
+            const int32_t k_choices[] = {0, 0, 1, 2, 50, 64, v / 3, v / 2 + 1, v - 1, v, v + 5};
+            const tdm_sampler_options o = make_options(temperatures[gen() % std::size(temperatures)],
+                                                       std::max(0, k_choices[gen() % std::size(k_choices)]),
+                                                       top_ps[gen() % std::size(top_ps)], gen());
+            SCOPED_TRACE("vocab=" + std::to_string(vocab) + " shape=" + std::to_string(shape) +
+                         " T=" + std::to_string(o.temperature) + " top_k=" + std::to_string(o.top_k) +
+                         " top_p=" + std::to_string(o.top_p));
+            const FullSortSpec spec(z, o);
+            Sampler sampler(o);
+            Rng reference_rng(o.seed);
+            for (int i = 0; i < 25; ++i) ASSERT_EQ(draw(sampler, z), spec.draw(reference_rng)) << "draw " << i;
+            ASSERT_TRUE(sampler.rng() == reference_rng);
+            std::vector<float> probs(vocab);
+            sampler.probabilities(z.data(), v, probs.data());
+            const std::vector<float> want = spec.probabilities();
+            ASSERT_EQ(std::memcmp(probs.data(), want.data(), vocab * sizeof(float)), 0);
+            ASSERT_TRUE(sampler.rng() == reference_rng);  // probabilities() draws nothing
+        }
+    }
+}
+
+// Flat distributions at a real vocabulary, where the drawn token's rank and the nucleus are a
+// large part of V: the case the bucketed ranking exists for, checked over many draws (so over
+// many different rank-order prefixes) and both ways of summing the nucleus in id order.
+TEST(Sampler, FlatLargeVocabularyMatchesFullSort) {
+    const uint64_t seed = fresh_seed();
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    std::mt19937_64 gen(seed);
+    constexpr size_t vocab = 128256;
+    for (float spread : {1.0f, 4.0f}) {
+        std::normal_distribution<float> normal(0.0f, spread);
+        std::vector<float> z(vocab);
+        for (float& x : z) x = normal(gen);
+        for (const tdm_sampler_options& o :
+             {make_options(1.0f, 0, 1.0f, gen()), make_options(1.0f, 0, 0.9f, gen()),
+              make_options(1.0f, 50, 1.0f, gen()), make_options(1.0f, 50, 0.9f, gen()),
+              make_options(3.0f, 20000, 0.97f, gen()), make_options(1.0f, 0, 0.02f, gen())}) {
+            SCOPED_TRACE("spread=" + std::to_string(spread) + " top_k=" + std::to_string(o.top_k) +
+                         " top_p=" + std::to_string(o.top_p));
+            const FullSortSpec spec(z, o);
+            Sampler sampler(o);
+            Rng reference_rng(o.seed);
+            for (int i = 0; i < 100; ++i) ASSERT_EQ(draw(sampler, z), spec.draw(reference_rng)) << "draw " << i;
+            ASSERT_TRUE(sampler.rng() == reference_rng);
+            std::vector<float> probs(vocab);
+            sampler.probabilities(z.data(), static_cast<int64_t>(vocab), probs.data());
+            ASSERT_TRUE(probs == spec.probabilities());
+        }
+    }
+}
+
+// One Sampler reused across calls whose vocabularies and masks differ: the per-call scratch
+// (bins, buckets, marks of K) must not leak from one call into the next.
+TEST(Sampler, ScratchDoesNotLeakBetweenCalls) {
+    const uint64_t seed = fresh_seed();
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    std::mt19937_64 gen(seed);
+    for (const tdm_sampler_options& o : {make_options(0.8f, 0, 0.95f, gen()), make_options(1.3f, 40, 1.0f, gen()),
+                                         make_options(1.0f, 300, 0.8f, gen())}) {
+        SCOPED_TRACE("top_k=" + std::to_string(o.top_k) + " top_p=" + std::to_string(o.top_p));
+        Sampler sampler(o);
+        Rng reference_rng(o.seed);
+        for (int call = 0; call < 60; ++call) {
+            const size_t vocab = 1 + gen() % 5000;
+            const std::vector<float> z = tricky_logits(static_cast<int>(gen() % 9), vocab, gen);
+            SCOPED_TRACE("call=" + std::to_string(call) + " vocab=" + std::to_string(vocab));
+            const FullSortSpec spec(z, o);
+            ASSERT_EQ(draw(sampler, z), spec.draw(reference_rng));
+            std::vector<float> probs(vocab);
+            sampler.probabilities(z.data(), static_cast<int64_t>(vocab), probs.data());
+            ASSERT_TRUE(probs == spec.probabilities());
+        }
+        EXPECT_TRUE(sampler.rng() == reference_rng);
+    }
+}
+
 TEST(Sampler, DeterministicForASeed) {
     const uint64_t seed = fresh_seed();
     SCOPED_TRACE("seed=" + std::to_string(seed));

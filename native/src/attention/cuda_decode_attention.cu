@@ -99,7 +99,9 @@ constexpr int kVecWarps = 4;
 constexpr int kVecThreads = kVecWarps * kWarpSize;
 constexpr int kVecUnroll = 4;
 constexpr int kMaxVecGroup = 8;
-constexpr int64_t kMinKeysPerVecSplit = 32;
+// A chunk's keys are read in one or two rounds of the block's 16 key slots (D = 64) x 4 loads in
+// flight; shorter chunks only add blocks to merge.
+constexpr int64_t kMinKeysPerVecSplit = 64;
 
 // Combines the chunks' partial results of query heads h0 .. h0 + count - 1 (count <=
 // kMaxVecGroup), called by a whole block:
@@ -111,19 +113,34 @@ __device__ void merge_splits(const float* part_o, const float* part_lse, int spl
                              float* __restrict__ lse) {
     __shared__ float weight[kMaxVecGroup][kMaxDecodeSplits];
     __shared__ float denom[kMaxVecGroup];
-    for (int i = threadIdx.x; i < count; i += blockDim.x) {
+    // A warp per head: its lanes read the chunks' log-sum-exps at once (two each at most).
+    static_assert(kMaxDecodeSplits <= 2 * kWarpSize, "two chunks per lane");
+    const int lane = threadIdx.x % kWarpSize;
+    for (int i = threadIdx.x / kWarpSize; i < count; i += blockDim.x / kWarpSize) {
         const int h = h0 + i;
+        float part[2];
         float m = -INFINITY;
-#pragma unroll 8
-        for (int s = 0; s < splits; ++s) m = fmaxf(m, __ldcg(part_lse + int64_t(s) * heads + h));
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            const int s = lane + k * kWarpSize;
+            part[k] = s < splits ? __ldcg(part_lse + int64_t(s) * heads + h) : -INFINITY;
+            m = fmaxf(m, part[k]);
+        }
+        m = warp_max(m);
         float sum = 0.0f;
-        for (int s = 0; s < splits; ++s) {
-            const float w = exp2f(__ldcg(part_lse + int64_t(s) * heads + h) - m);
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            const int s = lane + k * kWarpSize;
+            if (s >= splits) continue;
+            const float w = exp2f(part[k] - m);
             weight[i][s] = w;
             sum += w;
         }
-        denom[i] = sum;
-        if (lse != nullptr) lse[h] = (m + log2f(sum)) * kLn2;
+        sum = warp_sum(sum);
+        if (lane == 0) {
+            denom[i] = sum;
+            if (lse != nullptr) lse[h] = (m + log2f(sum)) * kLn2;
+        }
     }
     __syncthreads();
     for (int idx = threadIdx.x; idx < count * D; idx += blockDim.x) {
@@ -152,20 +169,20 @@ __device__ __forceinline__ void widen8(const uint4& w, float (&out)[8]) {
     }
 }
 
-template <int D>
+template <int D, int G>
 __global__ void __launch_bounds__(kVecThreads)
 decode_vec_kernel(KernelArgs a, int splits, float* __restrict__ part_o,
                   float* __restrict__ part_lse, int* __restrict__ arrivals) {
     constexpr int kLanes = D / 8;                    // lanes per key row
     constexpr int kSlots = kWarpSize / kLanes;       // key rows per warp at a time
     constexpr int kSubwarps = kVecWarps * kSlots;
-    __shared__ float m_s[kSubwarps][kMaxVecGroup], l_s[kSubwarps][kMaxVecGroup];
-    __shared__ float o_s[kSubwarps][kMaxVecGroup][D];
+    __shared__ float m_s[kSubwarps][G], l_s[kSubwarps][G];
+    __shared__ float o_s[kSubwarps][G][D];
 
     const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
     const int j = lane % kLanes;                              // dims 8j .. 8j+7
     const int sub = warp * kSlots + lane / kLanes;            // this lane's sub-warp (key slot)
-    const int split = blockIdx.x, kv_head = blockIdx.y, G = a.group;
+    const int split = blockIdx.x, kv_head = blockIdx.y;
     wait_for_predecessor();  // launched overlapped: q and the cache come from the kernels before
     allow_successor();
     const int pos = a.pos_dev != nullptr ? int(*a.pos_dev) : a.pos0;
@@ -173,20 +190,19 @@ decode_vec_kernel(KernelArgs a, int splits, float* __restrict__ part_o,
     const int key_begin = lo + int(int64_t(hi - lo) * split / splits);
     const int key_end = lo + int(int64_t(hi - lo) * (split + 1) / splits);
 
-    float q[kMaxVecGroup][8], o[kMaxVecGroup][8], m[kMaxVecGroup], l[kMaxVecGroup];
+    float q[G][8], o[G][8], m[G], l[G];
 #pragma unroll
-    for (int g = 0; g < kMaxVecGroup; ++g) {
+    for (int g = 0; g < G; ++g) {
         m[g] = -INFINITY;
         l[g] = 0.0f;
+        const float4* src =
+            reinterpret_cast<const float4*>(a.q + int64_t(kv_head * G + g) * D) + 2 * j;
+        const float4 x = src[0], y = src[1];
+        const float v[8] = {x.x, x.y, x.z, x.w, y.x, y.y, y.z, y.w};
 #pragma unroll
-        for (int e = 0; e < 8; ++e) o[g][e] = 0.0f;
-        if (g < G) {
-            const float4* src =
-                reinterpret_cast<const float4*>(a.q + int64_t(kv_head * G + g) * D) + 2 * j;
-            const float4 x = src[0], y = src[1];
-            const float v[8] = {x.x, x.y, x.z, x.w, y.x, y.y, y.z, y.w};
-#pragma unroll
-            for (int e = 0; e < 8; ++e) q[g][e] = v[e] * a.scale_log2;
+        for (int e = 0; e < 8; ++e) {
+            q[g][e] = v[e] * a.scale_log2;
+            o[g][e] = 0.0f;
         }
     }
 
@@ -215,8 +231,7 @@ decode_vec_kernel(KernelArgs a, int splits, float* __restrict__ part_o,
             widen8(kw[u], kf);
             widen8(vw[u], vf);
 #pragma unroll
-            for (int g = 0; g < kMaxVecGroup; ++g) {
-                if (g >= G) break;
+            for (int g = 0; g < G; ++g) {
                 float score = 0.0f;
 #pragma unroll
                 for (int e = 0; e < 8; ++e) score = fmaf(q[g][e], kf[e], score);
@@ -236,8 +251,7 @@ decode_vec_kernel(KernelArgs a, int splits, float* __restrict__ part_o,
 
     // Merge the sub-warps: each writes its state, then the block combines them per (row, dim).
 #pragma unroll
-    for (int g = 0; g < kMaxVecGroup; ++g) {
-        if (g >= G) break;
+    for (int g = 0; g < G; ++g) {
         if (j == 0) {
             m_s[sub][g] = m[g];
             l_s[sub][g] = l[g];
@@ -331,9 +345,24 @@ void attention_decode(const AttentionArgs& args, int splits, float* scratch,
     if (vec_decode_supports(args)) {  // merged by each KV head's last block
         int* arrivals = reinterpret_cast<int*>(part_lse + int64_t(splits) * a.heads);
         const dim3 grid(unsigned(splits), unsigned(a.kv_heads));
-        launch_overlapped("launch of decode_vec_kernel",
-                          a.head_dim == 64 ? decode_vec_kernel<64> : decode_vec_kernel<128>, grid,
-                          dim3(kVecThreads), 0, stream, a, splits, part_o, part_lse, arrivals);
+        // One instance per (head dim, group): the group's rows unrolled, scored side by side.
+        auto go = [&](auto group) {
+            constexpr int G = decltype(group)::value;
+            launch_overlapped("launch of decode_vec_kernel",
+                              a.head_dim == 64 ? decode_vec_kernel<64, G> : decode_vec_kernel<128, G>,
+                              grid, dim3(kVecThreads), 0, stream, a, splits, part_o, part_lse,
+                              arrivals);
+        };
+        switch (a.group) {
+            case 1: go(std::integral_constant<int, 1>{}); break;
+            case 2: go(std::integral_constant<int, 2>{}); break;
+            case 3: go(std::integral_constant<int, 3>{}); break;
+            case 4: go(std::integral_constant<int, 4>{}); break;
+            case 5: go(std::integral_constant<int, 5>{}); break;
+            case 6: go(std::integral_constant<int, 6>{}); break;
+            case 7: go(std::integral_constant<int, 7>{}); break;
+            default: go(std::integral_constant<int, 8>{}); break;
+        }
         return;
     }
     const dim3 grid(unsigned(splits), unsigned(a.kv_heads), unsigned(row_chunks(a.group)));

@@ -29,6 +29,17 @@ struct AttentionCall {
     float scale;
 };
 
+// Where attention_inputs puts the new keys and values: RoPE at positions pos0.. with the model's
+// inverse frequencies (host memory), appended to one layer's caches.
+struct RopeAppend {
+    int64_t pos0 = 0;
+    const float* inv_freq_host = nullptr;
+    int32_t heads = 0, kv_heads = 0, head_dim = 0;
+    int64_t capacity = 0;
+    void* k_cache = nullptr;
+    void* v_cache = nullptr;
+};
+
 // Block-sparse settings of one layer's prefill attention, resolved from tdm_prefill_options.
 struct SparseAttention {
     tdm_attention method = TDM_ATTENTION_DENSE;
@@ -142,16 +153,17 @@ public:
         matmul(x, M, ldx, W, bias, scratch, W.rows);
         add_inplace(y, scratch, M * W.rows);
     }
-    // RoPE on q [rows, heads, D] and k [rows, kv_heads, D] at positions pos0 + r, then k and v
-    // appended to the layer's caches (as kv_store). q is rotated in place; k's contents afterwards
-    // are unspecified (only the cache holds the rotated keys).
-    virtual void rope_kv_store(float* q, float* k, const float* v, int64_t rows, int32_t heads,
-                               int32_t kv_heads, int32_t head_dim, int64_t pos0,
-                               const float* inv_freq_host, int64_t capacity, void* k_cache,
-                               void* v_cache) {
-        rope(q, rows, heads, head_dim, pos0, inv_freq_host);
-        rope(k, rows, kv_heads, head_dim, pos0, inv_freq_host);
-        kv_store(k, v, rows, pos0, capacity, kv_heads, head_dim, k_cache, v_cache);
+    // The attention sub-layer's inputs: q, k, v = projections of `in` (qkv[0..2], dense rows of
+    // heads * D, kv_heads * D, kv_heads * D), RoPE on q and k at positions r.pos0 + m, and k, v
+    // appended to the layer's caches there (as kv_store). qkv[0].y receives the rotated queries;
+    // qkv[1].y and qkv[2].y are workspace (contents unspecified afterwards).
+    virtual void attention_inputs(const LayerInput& in, const Projection (&qkv)[3],
+                                  const RopeAppend& r) {
+        matmul_many(in, qkv, 3);
+        rope(qkv[0].y, in.M, r.heads, r.head_dim, r.pos0, r.inv_freq_host);
+        rope(qkv[1].y, in.M, r.kv_heads, r.head_dim, r.pos0, r.inv_freq_host);
+        kv_store(qkv[1].y, qkv[2].y, in.M, r.pos0, r.capacity, r.kv_heads, r.head_dim, r.k_cache,
+                 r.v_cache);
     }
 
     // --- Decode steps. ---

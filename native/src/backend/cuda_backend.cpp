@@ -134,16 +134,30 @@ public:
         cuda::rope_and_store(a, stream());
     }
 
-    void rope_kv_store(float* q, float* k, const float* v, int64_t rows, int32_t heads,
-                       int32_t kv_heads, int32_t head_dim, int64_t pos0,
-                       const float* inv_freq_host, int64_t capacity, void* k_cache,
-                       void* v_cache) override {
+    // One GEMV launch for the projections, rope and the append where the decode GEMV applies;
+    // else the products and the rope_and_store kernel.
+    void attention_inputs(const LayerInput& in, const Projection (&qkv)[3],
+                          const RopeAppend& r) override {
         DeviceGuard guard(device_);
-        cuda::RopeStore a = positioned(rows, pos0, head_dim);
-        a.q = q;
-        a.heads = heads;
-        a.inv_freq = device_inv_freq(inv_freq_host, head_dim / 2);
-        store_into(a, k, v, kv_heads, capacity, k_cache, v_cache);
+        const float* inv_freq = device_inv_freq(r.inv_freq_host, r.head_dim / 2);
+        if (gemm_->gemv_applies(in, qkv, 3) && r.head_dim % 2 == 0) {
+            cuda::QkvRope rope;
+            rope.pos0 = r.pos0;
+            rope.pos_dev = in_step_ ? &step_state()->pos : nullptr;
+            rope.inv_freq = inv_freq;
+            rope.k_cache = static_cast<uint16_t*>(r.k_cache);
+            rope.v_cache = static_cast<uint16_t*>(r.v_cache);
+            rope.capacity = r.capacity;
+            rope.head_dim = r.head_dim;
+            cuda::gemv_qkv_rope(in, qkv, rope, stream());
+            return;
+        }
+        gemm_->matmul_many(in, qkv, 3);
+        cuda::RopeStore a = positioned(in.M, r.pos0, r.head_dim);
+        a.q = qkv[0].y;
+        a.heads = r.heads;
+        a.inv_freq = inv_freq;
+        store_into(a, qkv[1].y, qkv[2].y, r.kv_heads, r.capacity, r.k_cache, r.v_cache);
         cuda::rope_and_store(a, stream());
     }
 

@@ -16,9 +16,6 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// The fallback ranking (Sampler::rank_until) grows the ranked prefix to at least this many.
-constexpr size_t kFirstRankChunk = 64;
-
 std::string show(double v) {
     std::ostringstream s;
     s.precision(9);
@@ -54,6 +51,24 @@ uint64_t rank_key(float z, uint32_t id) {
 }
 
 uint32_t key_id(uint64_t key) { return static_cast<uint32_t>(key); }
+
+// (z - m) / T of step 4, <= 0. One function, so that the weights and the top-k selection see the
+// same value (and so the same bin) for a token.
+double scaled_logit(float z, double max_logit, float temperature) {
+    return (static_cast<double>(z) - max_logit) / static_cast<double>(temperature);
+}
+
+// The bin of a token, from its scaled logit: a non-increasing function of the logit.
+template <int Bins>
+uint8_t bin_of(double scaled, double bins_per_nat) {
+    return static_cast<uint8_t>(std::min(-scaled * bins_per_nat, double{Bins - 1}));
+}
+
+// Below this many keys a bucket is sorted by comparisons; above, by radix.
+constexpr size_t kRadixMinimum = 64;
+// The sum over a nucleus of n tokens sorts their ids when n * kScanRatio < V, else scans the
+// vocabulary once: O(n log n) against O(V).
+constexpr size_t kScanRatio = 32;
 
 }  // namespace
 
@@ -102,119 +117,215 @@ Sampler::Sampler(const tdm_sampler_options& options) : options_(options), rng_(o
 }
 
 double Sampler::weigh(uint32_t id) {
-    const double scaled = (static_cast<double>(logits_[id]) - max_logit_) /
-                          static_cast<double>(options_.temperature);  // <= 0
+    const double scaled = scaled_logit(logits_[id], max_logit_, options_.temperature);
     const double w = std::exp(scaled);
     weights_[id] = w;
-    // The bin is a non-decreasing function of the rank (every operation here is monotone), so
-    // whole bins are rank-order prefixes; ties always share a bin.
-    const int bin = static_cast<int>(std::min(-scaled * kBinsPerNat, double{kMassBins - 1}));
-    bin_mass_[static_cast<size_t>(bin)] += w;
-    ++bin_count_[static_cast<size_t>(bin)];
+    const uint8_t bin = bin_of<kBins>(scaled, kBinsPerNat);
+    bin_[id] = bin;
+    ++bin_count_[bin];
     return w;
 }
 
-double Sampler::sum_in_id_order(size_t count, bool weigh_first) {
-    ids_.resize(count);
-    for (size_t j = 0; j < count; ++j) ids_[j] = key_id(keys_[j]);
-    std::sort(ids_.begin(), ids_.end());
-    double sum = 0.0;
-    for (uint32_t id : ids_) sum += weigh_first ? weigh(id) : weights_[id];
-    return sum;
-}
-
-void Sampler::rank_exactly(size_t count) {
-    if (count <= ranked_) return;
-    const auto first = keys_.begin() + static_cast<std::ptrdiff_t>(ranked_);
-    const auto last = keys_.begin() + static_cast<std::ptrdiff_t>(count);
-    // keys_[0..ranked_) already hold the smallest keys in order, so the next (count - ranked_)
-    // smallest of the rest, sorted, extend that prefix.
-    if (count < keys_.size()) std::nth_element(first, last, keys_.end());
-    std::sort(first, last);
-    ranked_ = count;
-}
-
-void Sampler::rank_until(size_t count) {
-    if (count <= ranked_) return;
-    rank_exactly(std::min(keys_.size(), std::max({count, 2 * ranked_, kFirstRankChunk})));
-}
-
-void Sampler::rank_prefix_holding(double mass) {
-    // The histogram adds the same weights in another order than the walks do, so its masses can
-    // differ from theirs in the last bits: the margin covers that many times over.
-    const double goal = mass * (1.0 + 1e-9);
-    double cumulative = 0.0;
-    size_t count = 0;
-    for (int b = 0; b < kMassBins && cumulative < goal; ++b) {
-        cumulative += bin_mass_[static_cast<size_t>(b)];
-        count += bin_count_[static_cast<size_t>(b)];
+void Sampler::select_top_k(size_t k) {
+    // Every candidate's bin (the division, not the exp), and how many fall in each.
+    std::array<size_t, kBins> count{};
+    for (int64_t i = 0; i < vocab_; ++i) {
+        const float z = logits_[i];
+        if (z == -kInf) {
+            bin_[static_cast<size_t>(i)] = kOutside;
+            continue;
+        }
+        const uint8_t bin = bin_of<kBins>(scaled_logit(z, max_logit_, options_.temperature), kBinsPerNat);
+        bin_[static_cast<size_t>(i)] = bin;
+        ++count[bin];
     }
-    rank_exactly(cumulative < goal ? keys_.size() : std::min(count, keys_.size()));
+    // Whole bins before `cut` are in K; K takes the best `rest` of bin `cut` (bins are rank-order
+    // runs). k < |C|, so the cut bin exists and rest is in [1, count[cut]].
+    size_t before = 0;
+    int cut = 0;
+    while (before + count[static_cast<size_t>(cut)] < k) before += count[static_cast<size_t>(cut++)];
+    const size_t rest = k - before;
+    radix_.clear();
+    for (int64_t i = 0; i < vocab_; ++i)
+        if (bin_[static_cast<size_t>(i)] == cut)
+            radix_.push_back(rank_key(logits_[i], static_cast<uint32_t>(i)));
+    const auto nth = radix_.begin() + static_cast<std::ptrdiff_t>(rest - 1);
+    std::nth_element(radix_.begin(), nth, radix_.end());
+    const uint64_t last_key = *nth;  // the k-th best candidate
+    k_ids_.clear();
+    for (int64_t i = 0; i < vocab_; ++i) {
+        const auto id = static_cast<uint32_t>(i);
+        const uint8_t bin = bin_[id];
+        if (bin < cut || (bin == cut && rank_key(logits_[i], id) <= last_key))
+            k_ids_.push_back(id);
+        else
+            bin_[id] = kOutside;
+    }
+}
+
+void Sampler::sort_bucket(size_t lo, size_t hi) {
+    uint64_t* const keys = keys_.data() + lo;
+    const size_t n = hi - lo;
+    if (n < kRadixMinimum) {
+        std::sort(keys, keys + n);
+        return;
+    }
+    // LSD radix sort on the 32 logit bits (the high half of the key), a byte per pass. Each pass
+    // is stable and the ids already ascend, so the result is ordered by the whole key. Bytes
+    // that every key of the bucket shares (the sign and exponent, usually: a bin spans a quarter
+    // nat) need no pass.
+    size_t histogram[4][256] = {};
+    for (size_t j = 0; j < n; ++j) {
+        const uint64_t key = keys[j];
+        ++histogram[0][(key >> 32) & 0xFF];
+        ++histogram[1][(key >> 40) & 0xFF];
+        ++histogram[2][(key >> 48) & 0xFF];
+        ++histogram[3][key >> 56];
+    }
+    radix_.resize(n);
+    uint64_t* from = keys;
+    uint64_t* to = radix_.data();
+    for (int pass = 0; pass < 4; ++pass) {
+        const int shift = 32 + 8 * pass;
+        size_t* const offset = histogram[pass];
+        if (offset[(from[0] >> shift) & 0xFF] == n) continue;
+        size_t sum = 0;
+        for (int d = 0; d < 256; ++d) {
+            const size_t c = offset[d];
+            offset[d] = sum;
+            sum += c;
+        }
+        for (size_t j = 0; j < n; ++j) {
+            const uint64_t key = from[j];
+            to[offset[(key >> shift) & 0xFF]++] = key;
+        }
+        std::swap(from, to);
+    }
+    if (from != keys) std::copy(from, from + n, keys);
+}
+
+void Sampler::rank_next_bucket() {
+    if (!bucketed_) {
+        // Bucket K by bin, each bucket in ascending id order: a counting sort, one pass.
+        bin_start_[0] = 0;
+        for (int b = 0; b < kBins; ++b) bin_start_[static_cast<size_t>(b) + 1] = bin_start_[static_cast<size_t>(b)] + bin_count_[static_cast<size_t>(b)];
+        keys_.resize(kept_k_);
+        std::array<size_t, kBins> next;
+        std::copy(bin_start_.begin(), bin_start_.begin() + kBins, next.begin());
+        const auto place = [&](uint32_t id) {
+            keys_[next[bin_[id]]++] = rank_key(logits_[id], id);
+        };
+        if (top_k_cut_) {
+            for (uint32_t id : k_ids_) place(id);
+        } else {
+            for (int64_t i = 0; i < vocab_; ++i)
+                if (bin_[static_cast<size_t>(i)] != kOutside) place(static_cast<uint32_t>(i));
+        }
+        bucketed_ = true;
+    }
+    const auto b = static_cast<size_t>(next_bin_++);
+    sort_bucket(bin_start_[b], bin_start_[b + 1]);
+    ranked_ = bin_start_[b + 1];
+}
+
+template <typename Stop>
+size_t Sampler::walk(size_t limit, Stop stop) {
+    double cumulative = 0.0;
+    size_t j = 0;
+    while (j < limit) {
+        if (j == ranked_) rank_next_bucket();
+        // A bucket at a time, so that the loop that carries the sum holds nothing but the sum.
+        const size_t end = std::min(ranked_, limit);
+        const uint64_t* const keys = keys_.data();
+        const double* const weights = weights_.data();
+        for (; j < end; ++j) {
+            cumulative += weights[key_id(keys[j])];
+            if (stop(cumulative)) return j;
+        }
+    }
+    return limit;
+}
+
+double Sampler::sum_nucleus_in_id_order() {
+    double sum = 0.0;
+    if (kept_ * kScanRatio < static_cast<size_t>(vocab_)) {
+        ids_.resize(kept_);
+        for (size_t j = 0; j < kept_; ++j) ids_[j] = key_id(keys_[j]);
+        std::sort(ids_.begin(), ids_.end());
+        for (uint32_t id : ids_) sum += weights_[id];
+        return sum;
+    }
+    // N = the tokens whose rank key is at most that of its last token: K is a rank-order prefix
+    // of the candidates and N one of K, and -inf keys follow every finite one, so no other token
+    // qualifies. Adding +0.0 to a sum of non-negative terms leaves its bits unchanged, so adding
+    // w masked to +0.0 outside N is exactly the sum over N in id order. The mask is integer
+    // arithmetic because a compiler turns `in ? w : 0.0` into a branch, and whether a token of a
+    // flat distribution is in N is a coin toss to the branch predictor.
+    const uint64_t last_key = keys_[kept_ - 1];
+    for (int64_t i = 0; i < vocab_; ++i) {
+        const uint64_t in = rank_key(logits_[i], static_cast<uint32_t>(i)) <= last_key;
+        const uint64_t bits = std::bit_cast<uint64_t>(weights_[static_cast<size_t>(i)]) & (0 - in);
+        sum += std::bit_cast<double>(bits);
+    }
+    return sum;
 }
 
 double Sampler::prepare(const float* logits, int64_t vocab) {
     check_logits_pointer(logits, vocab);
     logits_ = logits;
+    vocab_ = vocab;
 
-    // Steps 0 and 2: validate, and collect the candidates as rank keys.
-    keys_.clear();
-    keys_.reserve(static_cast<size_t>(vocab));
+    // Steps 0 and 2: validate, find m and count the candidates. Errors name the first bad logit,
+    // so the loop only notes that there is one and a second pass finds it.
     float zmax = -kInf;
+    size_t masked = 0;
+    bool bad = false;
     for (int64_t i = 0; i < vocab; ++i) {
         const float z = logits[i];
-        check_logit(z, i);
-        if (z == -kInf) continue;
-        keys_.push_back(rank_key(z, static_cast<uint32_t>(i)));
-        zmax = std::max(zmax, z);
+        bad |= !(z < kInf);
+        masked += z == -kInf;
+        zmax = z > zmax ? z : zmax;
     }
-    if (keys_.empty()) fail_all_masked(vocab);
+    if (bad)
+        for (int64_t i = 0; i < vocab; ++i) check_logit(logits[i], i);
+    const size_t n_candidates = static_cast<size_t>(vocab) - masked;
+    if (n_candidates == 0) fail_all_masked(vocab);
     max_logit_ = zmax;
-    ranked_ = 0;
     weights_.resize(static_cast<size_t>(vocab));
-    bin_mass_.fill(0.0);
+    bin_.resize(static_cast<size_t>(vocab));
     bin_count_.fill(0);
-    const size_t n_candidates = keys_.size();
+    bucketed_ = false;
+    next_bin_ = 0;
+    ranked_ = 0;
 
-    // Step 3: top-k by selection; the k smallest keys are the k best candidates.
+    // Step 3 and steps 4-5: the weights of K and their sum S in ascending id order.
     const size_t top_k = static_cast<size_t>(options_.top_k);
-    if (top_k > 0 && top_k < n_candidates) {
-        std::nth_element(keys_.begin(), keys_.begin() + static_cast<std::ptrdiff_t>(top_k),
-                         keys_.end());
-        keys_.resize(top_k);
-    }
-    const size_t kept_k = keys_.size();
-
-    // Steps 4-5: the weights of K and their sum S in ascending id order. Without a top-k cut K is
-    // every candidate, and the logits array already is in id order.
+    top_k_cut_ = top_k > 0 && top_k < n_candidates;
     double total = 0.0;
-    if (kept_k == n_candidates) {
-        for (int64_t i = 0; i < vocab; ++i)
-            if (logits[i] != -kInf) total += weigh(static_cast<uint32_t>(i));
+    if (top_k_cut_) {
+        select_top_k(top_k);
+        for (uint32_t id : k_ids_) total += weigh(id);
+        kept_k_ = top_k;
     } else {
-        total = sum_in_id_order(kept_k, /*weigh_first=*/true);
+        for (int64_t i = 0; i < vocab; ++i) {
+            if (logits[i] == -kInf)
+                bin_[static_cast<size_t>(i)] = kOutside;
+            else
+                total += weigh(static_cast<uint32_t>(i));
+        }
+        kept_k_ = n_candidates;
     }
 
     // Step 6: top-p, the shortest prefix in rank order whose mass reaches P * S.
-    size_t kept = kept_k;
+    kept_ = kept_k_;
     if (options_.top_p < 1.0f) {
         const double threshold = static_cast<double>(options_.top_p) * total;
-        rank_prefix_holding(threshold);
-        double cumulative = 0.0;
-        for (size_t j = 0; j < kept_k; ++j) {
-            rank_until(j + 1);
-            cumulative += weights_[key_id(keys_[j])];
-            if (cumulative >= threshold) {
-                kept = j + 1;
-                break;
-            }
-        }
+        const size_t j = walk(kept_k_, [threshold](double cumulative) { return cumulative >= threshold; });
+        if (j < kept_k_) kept_ = j + 1;
     }
 
-    // Step 7: Z over N in ascending id order. N = its ranked prefix of K when top-p cut.
-    if (kept == kept_k) return total;
-    keys_.resize(kept);
-    ranked_ = std::min(ranked_, kept);
-    return sum_in_id_order(kept, /*weigh_first=*/false);
+    // Step 7: Z over N in ascending id order (Z = S when N = K).
+    return kept_ == kept_k_ ? total : sum_nucleus_in_id_order();
 }
 
 int32_t Sampler::sample(const float* logits, int64_t vocab, tdm_token_stats* stats) {
@@ -228,17 +339,8 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, tdm_token_stats* sta
     const double total = prepare(logits, vocab);
     // Step 8: one uniform draw, then the first token whose cumulative weight exceeds u * Z.
     const double target = rng_.uniform() * total;
-    const size_t kept = keys_.size();
-    rank_prefix_holding(target);  // a no-op when top-p already ranked all of N
-    double cumulative = 0.0;
-    for (size_t j = 0; j < kept; ++j) {
-        rank_until(j + 1);
-        const uint32_t id = key_id(keys_[j]);
-        cumulative += weights_[id];
-        if (cumulative > target) return static_cast<int32_t>(id);
-    }
-    rank_until(kept);
-    return static_cast<int32_t>(key_id(keys_[kept - 1]));
+    const size_t j = walk(kept_, [target](double cumulative) { return cumulative > target; });
+    return static_cast<int32_t>(key_id(keys_[std::min(j, kept_ - 1)]));
 }
 
 void Sampler::probabilities(const float* logits, int64_t vocab, float* probs) {
@@ -250,9 +352,17 @@ void Sampler::probabilities(const float* logits, int64_t vocab, float* probs) {
         return;
     }
     const double total = prepare(logits, vocab);
+    if (kept_ == kept_k_) {
+        // N = K: every token of K, read in id order straight from the marks.
+        for (int64_t i = 0; i < vocab; ++i) {
+            const auto id = static_cast<size_t>(i);
+            probs[i] = bin_[id] == kOutside ? 0.0f : static_cast<float>(weights_[id] / total);
+        }
+        return;
+    }
     std::fill(probs, probs + vocab, 0.0f);
-    for (uint64_t key : keys_) {
-        const uint32_t id = key_id(key);
+    for (size_t j = 0; j < kept_; ++j) {
+        const uint32_t id = key_id(keys_[j]);
         probs[id] = static_cast<float>(weights_[id] / total);
     }
 }

@@ -27,11 +27,17 @@
 // comes from the math library; a last-ulp difference there could change a token only when u * Z
 // falls within about 1e-16 (relative) of a bucket edge.
 //
-// Cost: O(V) for the candidate keys and the weights, plus O(j log j) where j is the rank of the
-// drawn token (or the size of the nucleus): the rank order is never built for the whole
-// vocabulary up front. While summing S the sampler also bins the weights by (m - z) / T, a quarter
-// nat per bin; whole bins are rank-order prefixes, so the bins say how long a prefix must be to
-// hold a given mass, and only that prefix is selected (nth_element) and sorted.
+// Cost: O(V) for validation, the weights and one pass that buckets the candidates, plus O(j)
+// where j is the rank of the drawn token (or the size of the nucleus), rounded up to the end of
+// its bucket: the rank order is never built for the whole vocabulary up front. While weighing,
+// the sampler bins every token of K by (m - z) / T, a quarter nat per bin. The bin never
+// decreases along the rank order (every operation in it is monotone, and equal logits share a
+// bin), so the buckets laid end to end, each sorted, ARE the rank order, and a walk sorts a
+// bucket only when it reaches it. The candidates enter their buckets in ascending id order, so
+// a stable radix sort on the 32 logit bits alone finishes a bucket (ties stay in id order).
+// Top-k finds its cut from the same bins (a selection inside the one bin it cuts), and a sum in
+// id order over a rank-order prefix scans the ids against the prefix's last rank key (or sorts
+// the prefix's ids when it is short). None of this changes a single rounding of the procedure.
 //
 // A Sampler is single-threaded: it owns its generator and its scratch buffers.
 #pragma once
@@ -80,34 +86,52 @@ public:
     Rng& rng() { return rng_; }
 
 private:
-    // Steps 0 and 2-7: afterwards keys_ holds exactly N (its first ranked_ entries in rank
-    // order), weights_ holds w_i for every i in K, and the return value is Z.
+    // Steps 0 and 2-7: afterwards K is known (bin_ marks it, weights_ holds its w), N is its
+    // first kept_ tokens in rank order, and the return value is Z. Ranks nothing unless top-p
+    // cuts, and then only the buckets the nucleus reaches.
     double prepare(const float* logits, int64_t vocab);
-    // w_i of step 4, stored in weights_ and added to the mass histogram.
+    // Step 3 when top-k cuts: fills k_ids_ with K in ascending id order and marks the rest of
+    // the vocabulary kOutside in bin_.
+    void select_top_k(std::size_t k);
+    // w_i of step 4, stored in weights_; also records the token's bin.
     double weigh(uint32_t id);
-    // Sum of weights_[id] over keys_[0..count) in ascending id order (steps 5 and 7).
-    double sum_in_id_order(std::size_t count, bool weigh_first);
-    // Ranks the shortest run of whole histogram bins whose mass reaches `mass`.
-    void rank_prefix_holding(double mass);
-    // Puts keys_[0..count) in rank order (count <= keys_.size()).
-    void rank_exactly(std::size_t count);
-    // The same for at least count entries, doubling the ranked prefix: the fallback when a walk
-    // runs past the prefix the histogram predicted (only rounding can make it do so).
-    void rank_until(std::size_t count);
+    // Z of step 7 when top-p cut K to its first kept_ tokens: their w in ascending id order.
+    double sum_nucleus_in_id_order();
+    // Walks K in rank order, accumulating W_j left to right (steps 6 and 8), ranking buckets as
+    // it reaches them. Returns the first index j < limit (0-based) at which stop(W_{j+1}) holds,
+    // or limit if there is none; keys_[0..returned index] are then in rank order (all of
+    // keys_[0..limit) when it returns limit).
+    template <typename Stop>
+    std::size_t walk(std::size_t limit, Stop stop);
+    // Sorts the next bucket, extending the ranked prefix keys_[0..ranked_) by it. Buckets the
+    // candidates first if this call has not yet done so.
+    void rank_next_bucket();
+    // Sorts keys_[lo..hi), whose ids ascend, into rank order.
+    void sort_bucket(std::size_t lo, std::size_t hi);
 
-    static constexpr int kMassBins = 128;       // 32 nats below the top token; the last bin
+    static constexpr int kBins = 128;           // 32 nats below the top token; the last bin
     static constexpr double kBinsPerNat = 4.0;  // takes everything further down
+    static constexpr uint8_t kOutside = kBins;  // bin_ of the tokens outside K
 
     tdm_sampler_options options_;
     Rng rng_;
     // Per-call scratch, kept so that vocabulary-sized buffers are not reallocated every token.
-    std::vector<uint64_t> keys_;   // candidates as rank keys: (descending-logit bits << 32) | id
-    std::size_t ranked_ = 0;       // keys_[0..ranked_) are in rank order
-    std::vector<double> weights_;  // w_i by id; valid for the ids of K during a call
-    std::vector<uint32_t> ids_;
-    std::array<double, kMassBins> bin_mass_{};
-    std::array<std::size_t, kMassBins> bin_count_{};
+    std::vector<double> weights_;   // w_i by id; valid for the ids of K during a call
+    std::vector<uint8_t> bin_;      // bin by id, kOutside outside K
+    std::vector<uint32_t> k_ids_;   // K in ascending id order, when top-k cut (else unused)
+    std::vector<uint32_t> ids_;     // scratch ids for sums in id order
+    std::vector<uint64_t> keys_;    // K as rank keys, (descending-logit bits << 32) | id, by bin
+    std::vector<uint64_t> radix_;   // scratch of sort_bucket and select_top_k
+    std::array<std::size_t, kBins> bin_count_{};      // tokens of K per bin
+    std::array<std::size_t, kBins + 1> bin_start_{};  // bucket b = keys_[bin_start_[b]..[b+1])
+    bool bucketed_ = false;  // keys_ and bin_start_ are filled (by the first rank_next_bucket)
+    int next_bin_ = 0;       // the first bucket not yet sorted
+    std::size_t ranked_ = 0; // keys_[0..ranked_) are in rank order (= bin_start_[next_bin_])
+    bool top_k_cut_ = false; // K is k_ids_ rather than every candidate
+    std::size_t kept_k_ = 0; // |K|
+    std::size_t kept_ = 0;   // |N|
     const float* logits_ = nullptr;  // the logits of the call in progress
+    int64_t vocab_ = 0;
     double max_logit_ = 0.0;
 };
 

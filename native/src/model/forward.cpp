@@ -54,14 +54,19 @@ bool forward(const Model& model, Backend& be, KVCache& cache, Workspace& ws, con
         const LayerWeights& L = w.layers[l];
 
         // --- attention sub-layer: x += o_proj(attention(rope(q), rope(k), v)), q, k, v
-        // projections of norm(x) (the norm may be computed inside the projection) ---
+        // projections of norm(x); rope(k) and v join the cache ---
         const LayerInput attn_in{ws.x, n, dim, L.attn_norm, float(c.rms_norm_eps), ws.h};
         const Projection qkv[] = {{L.wq, L.bq, ws.q, qd}, {L.wk, L.bk, ws.k, kvd},
                                   {L.wv, L.bv, ws.v, kvd}};
-        be.matmul_many(attn_in, qkv, 3);
-        be.rope_kv_store(ws.q, ws.k, ws.v, n, int32_t(c.num_attention_heads),
-                         int32_t(c.num_key_value_heads), int32_t(D), pos0, inv_freq,
-                         cache.allocated(), cache.keys(int32_t(l)), cache.values(int32_t(l)));
+        const RopeAppend append{pos0,
+                                inv_freq,
+                                int32_t(c.num_attention_heads),
+                                int32_t(c.num_key_value_heads),
+                                int32_t(D),
+                                cache.allocated(),
+                                cache.keys(int32_t(l)),
+                                cache.values(int32_t(l))};
+        be.attention_inputs(attn_in, qkv, append);
         AttentionCall call{n,
                            pos0,
                            cache.allocated(),

@@ -149,21 +149,16 @@ merge_blocks(const float* logits, int blocks, int want, float temperature,
         count = r + 1;
     }
     __syncthreads();
-    if (threadIdx.x != 0) return;
 
-    out->count = count;
-    for (int r = 0; r < TDM_MAX_TOP_K; ++r) {
-        const bool filled = r < count;
-        const uint32_t id = filled ? uint32_t(ranked[r]) : 0u;
-        out->ids[r] = filled ? int32_t(id) : -1;
-        out->logits[r] = filled ? logits[id] : 0.0f;
-    }
-    // The global max is the first ranked logit; every block's sums move to it (in double).
+    // The global max is the first ranked logit; every block's sums move to it (in double). One
+    // thread per block's partial (the loads are independent), then fixed-order reductions.
+    __shared__ double sum_scratch[kThreads / 32];
+    __shared__ long long count_scratch[kThreads / 32];
     const int64_t argmax = count > 0 ? int64_t(uint32_t(ranked[0])) : -1;
     const double m = count > 0 ? double(logits[argmax]) : 0.0;
     double rest = 0, tilt = 0, tempered = 0;
     long long candidates = 0, invalid = LLONG_MAX;
-    for (int b = 0; b < blocks; ++b) {
+    for (int b = threadIdx.x; b < blocks; b += kThreads) {
         const BlockPartial& p = partials[b];
         candidates += p.candidates;
         invalid = min(invalid, p.invalid);
@@ -180,6 +175,20 @@ merge_blocks(const float* logits, int blocks, int want, float temperature,
             tilt += f * delta;
         }
         if (temperature > 0.0f) tempered += p.tempered * exp(delta / double(temperature));
+    }
+    rest = block_reduce(rest, sum_scratch, SumOp{});
+    tilt = block_reduce(tilt, sum_scratch, SumOp{});
+    tempered = block_reduce(tempered, sum_scratch, SumOp{});
+    candidates = block_reduce(candidates, count_scratch, SumOp{});
+    invalid = block_reduce(invalid, count_scratch, MinOp{});
+    if (threadIdx.x != 0) return;
+
+    out->count = count;
+    for (int r = 0; r < TDM_MAX_TOP_K; ++r) {
+        const bool filled = r < count;
+        const uint32_t id = filled ? uint32_t(ranked[r]) : 0u;
+        out->ids[r] = filled ? int32_t(id) : -1;
+        out->logits[r] = filled ? logits[id] : 0.0f;
     }
     out->candidates = candidates;
     out->invalid_index = invalid == LLONG_MAX ? -1 : invalid;

@@ -10,8 +10,9 @@
 //   - main loop: each warp streams one weight row (or a slice of one when there are too few rows
 //     to fill the GPU) with 16-byte loads that bypass L1, the next batch in flight while the
 //     current one is multiplied, f32 accumulation;
-//   - epilogue: bias; then store, add into y (the residual stream), or for the gate/up pair
-//     silu(gate) * up. Every matrix that reads the same input (q, k, v) goes in one launch.
+//   - epilogue: bias; then store, add into y (the residual stream), for the gate/up pair
+//     silu(gate) * up, or for q, k, v RoPE and the KV-cache append (Mode below). Every matrix
+//     that reads the same input goes in one launch.
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/kernels.h"
@@ -36,6 +37,7 @@ struct Params {
     const uint16_t* norm;        // bf16 [K] RMSNorm weight, or null: x is used as it is
     float eps;
     bool accumulate;             // y += result (plain kernel)
+    QkvRope rope;                // the rope-and-append epilogue's arguments (kRope only)
     const uint16_t* w[kGemvMaxOutputs];
     const uint16_t* b[kGemvMaxOutputs];
     float* y[kGemvMaxOutputs];
@@ -187,24 +189,46 @@ __device__ __forceinline__ void sum_slices(float (&acc)[kMats][M], int slices) {
     }
 }
 
-// The whole kernel for kMats = 1 (plain) or 2 (gated): gate and up rows of the same index.
-template <int M, int kMats>
+// What a launch computes. kPlain: rows of the concatenated outputs, stored or added into y.
+// kGated: gate row r and up row r, silu(gate) * up stored. kRope: q, k, v (the three outputs,
+// rows head * D + d) two rows at a time - d and d + D/2 of one head, the pair RoPE rotates - with
+// q rotated into y[0] and k (rotated) and v appended to the layer's bf16 KV cache instead of
+// being stored: the projection, rope and the append in one launch.
+enum class Mode { kPlain, kGated, kRope };
+
+template <Mode kMode>
+constexpr int kMatsOf = kMode == Mode::kPlain ? 1 : 2;
+
+template <int M, Mode kMode>
 __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices) {
+    constexpr int kMats = kMatsOf<kMode>;
     extern __shared__ uint16_t xs[];  // [M][K]
-    // Loads in flight per lane: two batches of 8 (plain) or 4 (gated) chunks per matrix.
+    // Loads in flight per lane: two batches of 8 (one row) or 4 (two rows) chunks per row.
     constexpr int kBatch = kMats == 1 ? 8 : 4;
     const int lane = threadIdx.x % kWarpSize;
     const WarpTask task = warp_task(slices, p.K);
 
-    // The row's matrix (plain: the output it falls in) and its pointers.
+    // This warp's unit (a row, or a row pair for kRope), the output it falls in, its rows.
+    constexpr int kUnitRows = kMode == Mode::kRope ? 2 : 1;
     int seg = 0;
-    int64_t row = task.row;
-    if (kMats == 1)
-        while (seg + 1 < p.count && row >= p.rows[seg]) row -= p.rows[seg++];
-    const bool valid = row < p.rows[seg];
+    int64_t unit = task.row;
+    if (kMode != Mode::kGated)
+        while (seg + 1 < p.count && unit >= p.rows[seg] / kUnitRows)
+            unit -= p.rows[seg++] / kUnitRows;
+    const bool valid = unit < p.rows[seg] / kUnitRows;
+    int64_t r[kMats];
+    if (kMode == Mode::kRope) {
+        const int half = p.rope.head_dim / 2;
+        r[0] = unit / half * p.rope.head_dim + unit % half;
+        r[kMats - 1] = r[0] + half;
+    } else {
+#pragma unroll
+        for (int t = 0; t < kMats; ++t) r[t] = unit;
+    }
     const uint16_t* rows[kMats];
 #pragma unroll
-    for (int t = 0; t < kMats; ++t) rows[t] = p.w[kMats == 1 ? seg : t] + (valid ? row : 0) * p.K;
+    for (int t = 0; t < kMats; ++t)
+        rows[t] = p.w[kMode == Mode::kGated ? t : seg] + (valid ? r[t] : 0) * p.K;
 
     uint4 cur[kMats][kBatch], next[kMats][kBatch];
     const int step = kWarpSize * kBatch;
@@ -238,15 +262,37 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
         v[t] = acc[t][0];
 #pragma unroll
         for (int m = 1; m < M; ++m) v[t] = lane == m ? acc[t][m] : v[t];
-        const uint16_t* bias = p.b[kMats == 1 ? seg : t];
-        if (bias != nullptr) v[t] += bf16_to_float(bias[row]);
+        const uint16_t* bias = p.b[kMode == Mode::kGated ? t : seg];
+        if (bias != nullptr) v[t] += bf16_to_float(bias[r[t]]);
     }
-    float* y = p.y[seg] + lane * p.ldy[seg] + row;
-    if (kMats == 2) {
+    if (kMode == Mode::kGated) {
         const float g = v[0];
-        *y = g / (1.0f + expf(-g)) * v[kMats - 1];  // swiglu_kernel's formula
-    } else {
+        p.y[0][lane * p.ldy[0] + unit] = g / (1.0f + expf(-g)) * v[kMats - 1];  // swiglu's formula
+    } else if (kMode == Mode::kPlain) {
+        float* y = p.y[seg] + lane * p.ldy[seg] + unit;
         *y = p.accumulate ? *y + v[0] : v[0];
+    } else {
+        const QkvRope& q = p.rope;
+        const int D = q.head_dim, half = D / 2;
+        const int64_t pos = (q.pos_dev != nullptr ? *q.pos_dev : q.pos0) + lane;
+        const int head = int(r[0] / D), i = int(r[0] % D);
+        float v0 = v[0], v1 = v[kMats - 1];
+        if (seg < 2) {  // q and k rotate: rope_store_kernel's formula
+            float sn, cs;
+            sincosf(__fmul_rn(float(pos), q.inv_freq[i]), &sn, &cs);
+            const float a = v0, b = v1;
+            v0 = a * cs - b * sn;
+            v1 = b * cs + a * sn;
+        }
+        if (seg == 0) {
+            p.y[0][lane * p.ldy[0] + r[0]] = v0;
+            p.y[0][lane * p.ldy[0] + r[0] + half] = v1;
+        } else {
+            uint16_t* cache = seg == 1 ? q.k_cache : q.v_cache;
+            const int64_t at = (int64_t(head) * q.capacity + pos) * D + i;
+            cache[at] = float_to_bf16(v0);
+            cache[at + half] = float_to_bf16(v1);
+        }
     }
 }
 
@@ -304,11 +350,11 @@ Params input_params(const LayerInput& in, int64_t K, const char* kernel) {
     return p;
 }
 
-template <int kMats>
-void launch(const Params& p, int64_t M, int64_t rows, cudaStream_t stream, const char* name) {
-    const int slices = slices_for(rows, p.K);
+template <Mode kMode>
+void launch(const Params& p, int64_t M, int64_t units, cudaStream_t stream, const char* name) {
+    const int slices = slices_for(units, p.K);
     const int64_t per_block = kWarps / slices;
-    const int64_t blocks = (rows + per_block - 1) / per_block;
+    const int64_t blocks = (units + per_block - 1) / per_block;
     TDM_REQUIRE(blocks <= INT_MAX, TDM_ERR_INVALID_ARGUMENT,
                 std::string(name) + ": too many output rows");
     const size_t smem = size_t(M) * size_t(p.K) * sizeof(uint16_t);
@@ -317,10 +363,10 @@ void launch(const Params& p, int64_t M, int64_t rows, cudaStream_t stream, const
                           slices);
     };
     switch (M) {
-        case 1: go(gemv_kernel<1, kMats>); break;
-        case 2: go(gemv_kernel<2, kMats>); break;
-        case 3: go(gemv_kernel<3, kMats>); break;
-        default: go(gemv_kernel<4, kMats>); break;
+        case 1: go(gemv_kernel<1, kMode>); break;
+        case 2: go(gemv_kernel<2, kMode>); break;
+        case 3: go(gemv_kernel<3, kMode>); break;
+        default: go(gemv_kernel<4, kMode>); break;
     }
 }
 
@@ -344,7 +390,7 @@ void gemv(const LayerInput& in, const Projection* outputs, int count, bool accum
         add_output(p, outputs[i], K, "gemv");
         rows += outputs[i].weight.rows;
     }
-    launch<1>(p, in.M, rows, stream, "launch of gemv_kernel");
+    launch<Mode::kPlain>(p, in.M, rows, stream, "launch of gemv_kernel");
 }
 
 void gemv_gated(const LayerInput& in, const MatrixView& w_gate, const VectorView& b_gate,
@@ -357,7 +403,29 @@ void gemv_gated(const LayerInput& in, const MatrixView& w_gate, const VectorView
     TDM_REQUIRE(w_up.rows == w_gate.rows, TDM_ERR_INVALID_ARGUMENT,
                 "gemv_gated: gate has " + std::to_string(w_gate.rows) + " rows, up " +
                     std::to_string(w_up.rows));
-    launch<2>(p, in.M, w_gate.rows, stream, "launch of gemv_gated_kernel");
+    launch<Mode::kGated>(p, in.M, w_gate.rows, stream, "launch of gemv_kernel (gated)");
+}
+
+void gemv_qkv_rope(const LayerInput& in, const Projection (&qkv)[3], const QkvRope& rope,
+                   cudaStream_t stream) {
+    const int64_t K = qkv[0].weight.cols, D = rope.head_dim;
+    Params p = input_params(in, K, "gemv_qkv_rope");
+    for (const Projection& o : qkv) add_output(p, o, K, "gemv_qkv_rope");
+    TDM_REQUIRE(D > 0 && D % 2 == 0 && rope.inv_freq && rope.k_cache && rope.v_cache &&
+                    qkv[0].weight.rows % D == 0 && qkv[1].weight.rows % D == 0 &&
+                    qkv[2].weight.rows == qkv[1].weight.rows,
+                TDM_ERR_INVALID_ARGUMENT,
+                "gemv_qkv_rope: head_dim " + std::to_string(D) + " must be even and divide the " +
+                    "q and k rows (" + std::to_string(qkv[0].weight.rows) + ", " +
+                    std::to_string(qkv[1].weight.rows) + "), v like k, and the rope table and " +
+                    "caches given");
+    TDM_REQUIRE(rope.pos0 >= 0 && rope.pos0 + in.M <= rope.capacity, TDM_ERR_INVALID_ARGUMENT,
+                "gemv_qkv_rope: positions " + std::to_string(rope.pos0) + ".." +
+                    std::to_string(rope.pos0 + in.M) + " do not fit the cache capacity " +
+                    std::to_string(rope.capacity));
+    p.rope = rope;
+    const int64_t pairs = (qkv[0].weight.rows + 2 * qkv[1].weight.rows) / 2;
+    launch<Mode::kRope>(p, in.M, pairs, stream, "launch of gemv_kernel (qkv rope)");
 }
 
 }  // namespace tdm::cuda

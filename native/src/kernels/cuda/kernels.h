@@ -74,6 +74,22 @@ void gemv_gated(const LayerInput& in, const MatrixView& w_gate, const VectorView
                 const MatrixView& w_up, const VectorView& b_up, float* out, int64_t ldo,
                 cudaStream_t stream);
 
+// The attention inputs of a decode step in one launch: q, k, v = in [W_q; W_k; W_v]^T (+ biases),
+// then rope_and_store's work - q rotated into qkv[0].y, k rotated and v appended to the bf16
+// caches [kv_heads, capacity, D] at positions pos0 + m (or *pos_dev + m); qkv[1].y and qkv[2].y
+// are not written. The same numerics as gemv followed by rope_and_store.
+struct QkvRope {
+    int64_t pos0 = 0;
+    const int64_t* pos_dev = nullptr;
+    const float* inv_freq = nullptr;  // device, head_dim / 2
+    uint16_t* k_cache = nullptr;
+    uint16_t* v_cache = nullptr;
+    int64_t capacity = 0;
+    int32_t head_dim = 0;
+};
+void gemv_qkv_rope(const LayerInput& in, const Projection (&qkv)[3], const QkvRope& rope,
+                   cudaStream_t stream);
+
 // out[r, i] = silu(gate[r, i]) * up[r, i]; gate/up rows have stride ld, out is dense [rows, n].
 void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld, float* out,
             cudaStream_t stream);

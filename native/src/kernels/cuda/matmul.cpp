@@ -61,7 +61,7 @@ void Matmul::matmul_accumulate(const float* x, int64_t M, int64_t ldx, const Mat
     many(LayerInput{x, M, ldx, {}, 0.0f, nullptr}, &out, 1, true, "matmul_accumulate");
 }
 
-bool Matmul::use_gemv(const LayerInput& in, const Projection* outputs, int count) const {
+bool Matmul::gemv_applies(const LayerInput& in, const Projection* outputs, int count) const {
     if (!gemv_enabled_ || count > kGemvMaxOutputs ||
         !gemv_supports(in.x, in.M, in.ldx, outputs[0].weight.cols))
         return false;
@@ -110,7 +110,7 @@ void Matmul::many(const LayerInput& in, const Projection* outputs, int count, bo
                     std::to_string(K));
     for (int i = 0; i < count; ++i) check_output(outputs[i], K, what);
     if (in.M == 0) return;
-    if (use_gemv(in, outputs, count)) {
+    if (gemv_applies(in, outputs, count)) {
         gemv(in, outputs, count, accumulate, stream_);
         return;
     }
@@ -130,7 +130,7 @@ void Matmul::gated_up(const LayerInput& in, const MatrixView& w_gate, const Vect
                     std::to_string(K));
     for (const Projection& p : outputs) check_output(p, K, "gated_up");
     if (in.M == 0) return;
-    if (use_gemv(in, outputs, 2)) {
+    if (gemv_applies(in, outputs, 2)) {
         gemv_gated(in, w_gate, b_gate, w_up, b_up, out, n, stream_);
         return;
     }

@@ -46,9 +46,10 @@ public:
 
     // Forces the cuBLAS path for every M (tests compare the two paths).
     void set_gemv_enabled(bool enabled) { gemv_enabled_ = enabled; }
+    // Whether these products take the GEMV path (so a caller may use a fused GEMV of its own).
+    bool gemv_applies(const LayerInput& in, const Projection* outputs, int count) const;
 
 private:
-    bool use_gemv(const LayerInput& in, const Projection* outputs, int count) const;
     // The rounded input of the cuBLAS path (normalised first when `in` carries a norm).
     const uint16_t* round_input(const LayerInput& in, int64_t K);
     void gemm(const uint16_t* x_bf16, int64_t M, const Projection& out, bool accumulate);
