@@ -208,10 +208,13 @@ void PairDecoder::check_abort() const {
     if (abort_ && abort_()) fail(TDM_ERR_CANCELLED, "cancelled by the abort callback");
 }
 
+// The model's next token and its statistics through Session::sample: on a GPU the row is
+// summarised where it lives and only the token and the stats come back (the whole row only when
+// the summary cannot decide); on the CPU it is the sampler on the host row, as before.
 int32_t PairDecoder::propose(tdm_pair_model m, tdm_token_stats& stats) {
     check_abort();
-    const float* z = pair_.next_logits(m, {}, abort_);
-    return sampler_->sample(z, pair_.vocab(), &stats);
+    pair_.advance(m, {}, abort_);
+    return pair_.session(m).sample(*sampler_, &stats);
 }
 
 bool PairDecoder::commit(int32_t token, tdm_pair_model m) {
