@@ -129,6 +129,34 @@ TEST_P(GoldenTest, PrefillThenDecodeEqualsOneLongPrefill) {
     }
 }
 
+// SessionConfig::prefill_chunk: one prefill call run as several forward passes (3 rows each, every
+// pass attending to what the ones before it cached) gives the logits of one pass, every row.
+TEST_P(GoldenTest, ChunkedPrefillInOneCallEqualsOnePass) {
+    Fixture f = open_fixture(GetParam());
+    auto ids = ids_of(f.golden.at("prompts").at(1).at("ids"));
+    const int64_t n = int64_t(ids.size()), V = f.model->config().vocab_size;
+    SessionConfig small_chunks;
+    small_chunks.prefill_chunk = 3;
+    ASSERT_GT(n, 2 * small_chunks.prefill_chunk);
+    Session whole(f.model, SessionConfig{});
+    whole.prefill(ids.data(), n, true);
+    Session chunked(f.model, small_chunks);
+    chunked.prefill(ids.data(), n, true);
+    ASSERT_EQ(chunked.prefill_chunk_rows(), small_chunks.prefill_chunk);
+    // Per row the same operations; only the matmul kernels' blocking of the row batch differs.
+    const float tol = f.bf16 ? 5e-3f : 1e-4f;
+    for (int64_t r = 0; r < n; ++r) {
+        for (int64_t j = 0; j < V; ++j) {
+            const float want = whole.logits(r)[j];
+            ASSERT_NEAR(chunked.logits(r)[j], want, tol * (1.0f + std::fabs(want)))
+                << f.name << " row " << r;
+        }
+    }
+    SessionConfig bad;
+    bad.prefill_chunk = -1;
+    EXPECT_THROW(Session(f.model, bad), Error);
+}
+
 TEST_P(GoldenTest, TruncateThenRedoEqualsOriginal) {
     Fixture f = open_fixture(GetParam());
     auto ids = ids_of(f.golden.at("prompts").at(2).at("ids"));

@@ -37,6 +37,9 @@ Session::Session(std::shared_ptr<const Model> model, const SessionConfig& config
                  ? std::min<int64_t>(config.kv_capacity, model_->config().max_position_embeddings)
                  : model_->config().max_position_embeddings) {
     TDM_REQUIRE(config.kv_capacity >= 0, TDM_ERR_INVALID_ARGUMENT, "kv_capacity must be >= 0");
+    TDM_REQUIRE(config.prefill_chunk >= 0, TDM_ERR_INVALID_ARGUMENT,
+                "prefill_chunk must be >= 0");
+    prefill_chunk_ = config.prefill_chunk;
     const int64_t max_pos = model_->config().max_position_embeddings;
     capacity_ = cache_.capacity();
     capacity_from_kv_ = config.kv_capacity > 0 && config.kv_capacity < max_pos;
@@ -155,8 +158,9 @@ void Session::run(const int32_t* tokens, int64_t n, bool all_logits,
             const ModelConfig& c = model_->config();
             const int64_t per_row = 4 * c.hidden_size + 2 * c.q_dim() + 2 * c.kv_dim() +
                                     3 * c.intermediate_size + c.vocab_size;  // Workspace + a logits row
-            workspace_ = std::make_unique<Workspace>(
-                *backend_, c, std::min(backend_->prefill_chunk_rows(per_row), capacity_));
+            const int64_t rows = prefill_chunk_ > 0 ? prefill_chunk_
+                                                    : backend_->prefill_chunk_rows(per_row);
+            workspace_ = std::make_unique<Workspace>(*backend_, c, std::min(rows, capacity_));
         }
         // A recorded decode step (Backend::decode_step) holds these buffers' addresses.
         const void* const layout_before[] = {cache_.keys(0), workspace_->logits};

@@ -20,6 +20,9 @@ namespace tdm {
 struct SessionConfig {
     int64_t kv_capacity = 0;  // 0 = the model's context length
     int threads = 0;          // 0 = the model's default
+    // Most rows one prefill forward pass takes (its activations scale with it); 0 = the backend's
+    // choice (Backend::prefill_chunk_rows). Longer prompts run as several passes in one call.
+    int64_t prefill_chunk = 0;
 };
 
 // The attention of a prefill: dense, or block-sparse with its settings (tdm_prefill_options,
@@ -61,6 +64,8 @@ public:
     // and the stats come back; the whole row is copied only when the summary cannot decide.
     int32_t sample(Sampler& sampler, tdm_token_stats* stats);
 
+    // Rows per prefill forward pass, once the first forward has sized the workspace (0 before).
+    int64_t prefill_chunk_rows() const { return workspace_ ? workspace_->rows : 0; }
     const Model& model() const { return *model_; }
     const Backend& backend() const { return *backend_; }
 
@@ -95,6 +100,7 @@ private:
     // host_pending_ says whether logits_ lacks them yet.
     int64_t device_rows_ = 0;
     mutable bool host_pending_ = false;
+    int64_t prefill_chunk_ = 0;             // SessionConfig::prefill_chunk
     std::vector<float> density_;            // (layers, heads) of the last prefill
     // Changes whenever the cache or the logits buffer moves: the shape of a recorded decode step.
     uint64_t buffers_generation_ = 0;
