@@ -251,10 +251,11 @@ TEST(Matmul, RaggedShapesEveryDtypeAndLevel) {
     ThreadPool pool(2);
     // Both sides of every level's GEMV/GEMM switch (4, 6 or 8 rows a pass; up to 4 passes over a
     // weight matrix that fits in L2: 16, 24 or 32 rows) and of the GEMM's 14-row (AVX-512) and
-    // 6-row (AVX2) register tiles. {600, 257} is over the L2 bound in f32 and under it in 16 bits.
+    // 6-row (AVX2) register tiles. {700, 400} is over the 1 MiB cached-weight bound in f32 and
+    // under it in 16 bits.
     const int64_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 24, 25, 32, 33, 64, 129};
     // K crosses the packing blocks (256 for f32, 512 for bf16); N crosses the 32-wide tiles.
-    const int64_t KN[][2] = {{1, 1}, {5, 33}, {33, 5}, {100, 257}, {257, 100}, {600, 47}, {16, 64}, {600, 257}};
+    const int64_t KN[][2] = {{1, 1}, {5, 33}, {33, 5}, {100, 257}, {257, 100}, {600, 47}, {16, 64}, {700, 400}};
     uint32_t seed = 1;
     for (DType t : {DType::F32, DType::F16, DType::BF16})
         for (int64_t M : Ms)
