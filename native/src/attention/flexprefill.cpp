@@ -6,6 +6,7 @@
 #include <numeric>
 #include <string>
 
+#include "attention/estimate_dot.h"
 #include "core/error.h"
 
 namespace tdm::flex {
@@ -13,15 +14,7 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-float dot(const float* a, const float* b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int u = 0; u < 8; ++u) acc[u] += a[i + u] * b[i + u];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
+using attention_estimate::dot;
 
 const float* kv_head_keys(const float* k_cache, const AttentionCall& call, int32_t kv_head) {
     return k_cache + int64_t(kv_head) * call.capacity * call.head_dim;

@@ -5,21 +5,13 @@
 #include <numeric>
 #include <string>
 
+#include "attention/estimate_dot.h"
 #include "core/error.h"
 
 namespace tdm::xattn {
 namespace {
 
-// Dot product with several accumulators: a plain loop would be one serial chain of adds.
-float dot(const float* a, const float* b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int u = 0; u < 8; ++u) acc[u] += a[i + u] * b[i + u];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
+using attention_estimate::dot;
 
 // The reshaped query row i of head h, Q_r[i] = concat_t q[i*S + S-1-t], pre-multiplied by
 // scale / S, with zeros for positions outside the call: qr[t*D + d].

@@ -32,6 +32,8 @@ VerifyResult verify_greedy(const std::vector<int32_t>& drafts,
 // Sampled verification. q[i] and p[i] point at probability rows of `vocab` floats: q[0..gamma)
 // for the drafts, p[0..gamma] for the target (one row more). Draws one uniform per tested draft,
 // plus one for the emitted token (the residual or the bonus), all from `rng`, in that order.
+// This whole-row form is the procedure as ALGORITHMS.md writes it; the decoding loop runs
+// verify_warped (summary_verify.h), which must give the same tokens and is tested against it.
 VerifyResult verify_sampled(const std::vector<int32_t>& drafts, const std::vector<const float*>& q,
                             const std::vector<const float*>& p, int64_t vocab, Rng& rng);
 
