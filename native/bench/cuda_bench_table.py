@@ -72,6 +72,9 @@ def main():
             parts.append(f"{ratio(t_o, t_c):.3f}x cuDNN")
         if ratio(t_o, gemm) is not None:
             parts.append(f"{ratio(t_o, gemm):.3f} of floor")
+        t_m = o.get("mma_sync_tflops") if o else None
+        if ratio(t_o, t_m) is not None:
+            parts.append(f"{ratio(t_o, t_m):.2f}x our mma.sync loop ({fmt(t_m)})")
         print(f"| causal attention N={n // 1024}K, TFLOP/s (ours bf16 KV, f32 Q; PyTorch bf16) | "
               f"{cell(o, 'tflops')} | {cell(fl, 'tflops')} | {cell(cu, 'tflops')} | {fmt(gemm, 0)} | "
               f"{', '.join(parts) or '-'} |")

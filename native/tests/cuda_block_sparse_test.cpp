@@ -254,17 +254,23 @@ TEST(CudaBlockSparse, MatchesTokenLevelReferenceOnRandomPlans) {
         const DevicePlan dplan(plan, c);
         std::vector<double> ref, ref_lse;
         reference(c, p, plan, ref, ref_lse);
-        Output out(c.n_new * c.heads * c.D), lse(c.n_new * c.heads);
-        attention_prefill_block_sparse(args_for(c, p, out.data(), lse.data()), dplan.view, nullptr);
-        ASSERT_TRUE(out.written());
-        ASSERT_TRUE(lse.written());
-        const Errors e = errors(out.values(), ref, lse.values(), ref_lse, c.D);
-        EXPECT_LE(e.overall, kTol);
-        EXPECT_LE(e.worst_row, kRowTol);
-        EXPECT_LE(e.worst_lse, kLseTol);
-        worst.overall = std::max(worst.overall, e.overall);
-        worst.worst_row = std::max(worst.worst_row, e.worst_row);
-        worst.worst_lse = std::max(worst.worst_lse, e.worst_lse);
+        // Block size 128 runs either tensor-core loop (wgmma by default); 64 only mma.sync.
+        for (const FlashLoop loop : {FlashLoop::kAuto, FlashLoop::kMmaSync}) {
+            if (loop == FlashLoop::kMmaSync && c.B != 128) continue;
+            SCOPED_TRACE(loop == FlashLoop::kAuto ? "default loop" : "mma.sync loop");
+            Output out(c.n_new * c.heads * c.D), lse(c.n_new * c.heads);
+            attention_prefill_block_sparse(args_for(c, p, out.data(), lse.data()), dplan.view,
+                                           nullptr, loop);
+            ASSERT_TRUE(out.written());
+            ASSERT_TRUE(lse.written());
+            const Errors e = errors(out.values(), ref, lse.values(), ref_lse, c.D);
+            EXPECT_LE(e.overall, kTol);
+            EXPECT_LE(e.worst_row, kRowTol);
+            EXPECT_LE(e.worst_lse, kLseTol);
+            worst.overall = std::max(worst.overall, e.overall);
+            worst.worst_row = std::max(worst.worst_row, e.worst_row);
+            worst.worst_lse = std::max(worst.worst_lse, e.worst_lse);
+        }
     }
     RecordProperty("worst_relative_error", sci(worst.overall));
     RecordProperty("worst_row_relative_error", sci(worst.worst_row));
@@ -283,14 +289,17 @@ TEST(CudaBlockSparse, FullPlanGivesTheDenseKernelsBits) {
         const Problem p = make_problem(c, rng);
         const HostPlan plan = random_plan(c, rng);
         const DevicePlan dplan(plan, c);
-        Output sparse(c.n_new * c.heads * c.D), dense(c.n_new * c.heads * c.D);
-        Output sparse_lse(c.n_new * c.heads), dense_lse(c.n_new * c.heads);
-        attention_prefill_block_sparse(args_for(c, p, sparse.data(), sparse_lse.data()), dplan.view,
-                                       nullptr);
-        attention_prefill_flash(args_for(c, p, dense.data(), dense_lse.data()), nullptr);
-        ASSERT_TRUE(sparse.written());
-        EXPECT_EQ(sparse.values(), dense.values());
-        EXPECT_EQ(sparse_lse.values(), dense_lse.values());
+        for (const FlashLoop loop : {FlashLoop::kWgmma, FlashLoop::kMmaSync}) {
+            SCOPED_TRACE(loop == FlashLoop::kWgmma ? "wgmma loop" : "mma.sync loop");
+            Output sparse(c.n_new * c.heads * c.D), dense(c.n_new * c.heads * c.D);
+            Output sparse_lse(c.n_new * c.heads), dense_lse(c.n_new * c.heads);
+            attention_prefill_block_sparse(args_for(c, p, sparse.data(), sparse_lse.data()),
+                                           dplan.view, nullptr, loop);
+            attention_prefill_flash(args_for(c, p, dense.data(), dense_lse.data()), nullptr, loop);
+            ASSERT_TRUE(sparse.written());
+            EXPECT_EQ(sparse.values(), dense.values());
+            EXPECT_EQ(sparse_lse.values(), dense_lse.values());
+        }
     }
 }
 

@@ -1,8 +1,9 @@
-// Block-sparse causal flash-attention prefill (ALGORITHMS.md 3 and 4 share it): a block of 4
-// warps per (query block, query head) runs the dense kernel's tensor-core loop
-// (cuda_flash_tile.cuh) over the key blocks its CSR plan row lists instead of a range of keys.
-// Query block r holds the call's queries at positions [r B, (r + 1) B), so the kernel's row tile
-// is exactly one query block: B = 128 uses two 16-row slabs per warp, B = 64 one. Only tiles that
+// Block-sparse causal flash-attention prefill (ALGORITHMS.md 3 and 4 share it): a block per
+// (query block, query head) runs one of the dense kernel's tensor-core loops over the key blocks
+// its CSR plan row lists instead of a range of keys. Query block r holds the call's queries at
+// positions [r B, (r + 1) B), so the kernel's row tile is exactly one query block: B = 128 runs the
+// Hopper wgmma loop (cuda_flash_wgmma.cuh, one 128-key tile per block) or the mma.sync loop with
+// two 16-row slabs per warp; B = 64 the mma.sync loop with one slab. Only tiles that
 // some row of a warp cannot fully see are masked (the diagonal block, and a partial last query
 // block); a plan column outside 0..r is never read (it is treated as a block past the diagonal,
 // which no row sees). Heads vary fastest over the grid, so the query heads of one KV head (GQA)
@@ -11,7 +12,9 @@
 #include <cstdint>
 #include <string>
 
+#include "attention/cuda_flash_loop.h"
 #include "attention/cuda_flash_tile.cuh"
+#include "attention/cuda_flash_wgmma.cuh"
 
 namespace tdm::cuda {
 namespace {
@@ -20,6 +23,19 @@ using attn::KernelArgs;
 // Four K/V stages: the active blocks are scattered over the cache, so their tiles come from
 // DRAM more often than the dense kernel's and want more copies in flight.
 constexpr int kStages = 4;
+
+// The query block's first position and row count (a partial first or last block of the call).
+struct QueryBlock {
+    int r, q_first, rows;
+};
+template <int kBlock>
+__device__ __forceinline__ QueryBlock query_block(const KernelArgs& a, const BlockPlanView& plan,
+                                                  int rb) {
+    const int r = plan.first_q_block + rb;
+    const int first_pos = max(r * kBlock, a.pos0);
+    const int end_pos = min((r + 1) * kBlock, a.pos0 + a.n_new);
+    return {r, first_pos - a.pos0, end_pos - first_pos};
+}
 
 template <int D, int kSlabs>
 __global__ void __launch_bounds__(flash::kThreads, 2)
@@ -32,11 +48,8 @@ block_sparse_kernel(KernelArgs a, BlockPlanView plan) {
     // The last query blocks list the most key blocks: hand them out first.
     const int head = int(blockIdx.x % unsigned(a.heads));
     const int rb = plan.q_blocks - 1 - int(blockIdx.x / unsigned(a.heads));
-    const int r = plan.first_q_block + rb;
-    const int first_pos = max(r * kBlock, a.pos0);
-    const int end_pos = min((r + 1) * kBlock, a.pos0 + a.n_new);
-    const int q_first = first_pos - a.pos0;
-    const int rows = end_pos - first_pos;
+    const QueryBlock qb = query_block<kBlock>(a, plan, rb);
+    const int r = qb.r, q_first = qb.q_first, rows = qb.rows;
 
     const int64_t row = int64_t(head) * plan.q_blocks + rb;
     const int begin = plan.row_ptr[row];
@@ -58,6 +71,39 @@ block_sparse_kernel(KernelArgs a, BlockPlanView plan) {
     st.store(a, head, q_first, rows);
 }
 
+template <int D>
+__global__ void __launch_bounds__(flash_wg::kThreads, 1)
+block_sparse_wgmma_kernel(KernelArgs a, BlockPlanView plan,
+                          const __grid_constant__ CUtensorMap k_map,
+                          const __grid_constant__ CUtensorMap v_map) {
+    extern __shared__ __align__(1024) unsigned char wg_smem[];
+    constexpr int kBlock = flash_wg::kKeys;  // 128: one tile per key block
+    const int head = int(blockIdx.x % unsigned(a.heads));
+    const int rb = plan.q_blocks - 1 - int(blockIdx.x / unsigned(a.heads));
+    const QueryBlock qb = query_block<kBlock>(a, plan, rb);
+    const int64_t row = int64_t(head) * plan.q_blocks + rb;
+    const int begin = plan.row_ptr[row];
+    const int count = plan.row_ptr[row + 1] - begin;
+    const int32_t* cols = plan.cols + begin;
+    flash_wg::attend_rows<D>(wg_smem, a, &k_map, &v_map, head, qb.q_first, qb.rows, count,
+                             [&](int i) {
+                                 // A column outside 0..r (an invalid plan) becomes block r + 1:
+                                 // past every row, skipped by both consumers.
+                                 const int c = cols[i];
+                                 return (c < 0 || c > qb.r ? qb.r + 1 : c) * kBlock;
+                             });
+}
+
+template <int D>
+void launch_wgmma(const KernelArgs& a, const BlockPlanView& plan, const KvTensorMaps& maps,
+                  cudaStream_t stream) {
+    const size_t smem = flash_wg::Config<D>::kSmemBytes;
+    attn::allow_shared_memory(block_sparse_wgmma_kernel<D>, smem);
+    block_sparse_wgmma_kernel<D><<<unsigned(int64_t(plan.q_blocks) * a.heads), flash_wg::kThreads,
+                                   smem, stream>>>(a, plan, maps.k, maps.v);
+    TDM_CUDA_CHECK_LAUNCH("block_sparse_wgmma_kernel");
+}
+
 template <int D, int kSlabs>
 void launch(const KernelArgs& a, const BlockPlanView& plan, cudaStream_t stream) {
     const size_t smem = flash::Config<D, kSlabs, kStages>::kBytes;
@@ -70,7 +116,7 @@ void launch(const KernelArgs& a, const BlockPlanView& plan, cudaStream_t stream)
 }  // namespace
 
 void attention_prefill_block_sparse(const AttentionArgs& args, const BlockPlanView& plan,
-                                    cudaStream_t stream) {
+                                    cudaStream_t stream, FlashLoop loop) {
     const KernelArgs a = attn::checked_kernel_args(args, "attention_prefill_block_sparse");
     if (a.n_new == 0) return;
     const std::string k = "attention_prefill_block_sparse: ";
@@ -96,6 +142,12 @@ void attention_prefill_block_sparse(const AttentionArgs& args, const BlockPlanVi
                 k + "null plan row_ptr or cols");
     TDM_REQUIRE(int64_t(plan.q_blocks) * a.heads <= INT_MAX, TDM_ERR_INVALID_ARGUMENT,
                 k + "too many (query block, head) rows for one launch");
+    if (B == 128 && runs_wgmma(args, loop, "attention_prefill_block_sparse")) {
+        const KvTensorMaps maps = kv_tensor_maps(args);
+        if (a.head_dim == 64) launch_wgmma<64>(a, plan, maps, stream);
+        else launch_wgmma<128>(a, plan, maps, stream);
+        return;
+    }
     if (a.head_dim == 64) {
         if (B == 128) launch<64, 2>(a, plan, stream);
         else launch<64, 1>(a, plan, stream);

@@ -1,16 +1,19 @@
-// Dense causal flash-attention prefill for head dims 64 and 128 on the bf16 KV cache: a block of
-// 4 warps per (tile of 128 query rows, query head) runs the shared tensor-core loop
-// (cuda_flash_tile.cuh) over the keys its rows may see, [key_begin, last row's position], a
-// tile at a time. GQA reads KV head h / group; K and V are never repeated: the blocks of one KV
-// head's query heads run next to each other and share its tiles in L2.
-// Measured on an H100 SXM (Hq=32, Hkv=8, D=128, causal): ~300 TFLOP/s at 4K, 340-350 at 16K to
-// 64K, 338 at 128K, level with PyTorch SDPA's flash backend (FlashAttention-2); cuDNN's
-// wgmma/TMA kernel reaches ~600, the next step for this file (FlashAttention-3 style).
+// Dense causal flash-attention prefill for head dims 64 and 128 on the bf16 KV cache: a block per
+// (tile of 128 query rows, query head) runs one of the two tensor-core loops over the keys its
+// rows may see, [key_begin, last row's position], a tile at a time:
+//   - the Hopper warp-specialised loop (cuda_flash_wgmma.cuh: TMA, wgmma), no sliding window;
+//   - the mma.sync loop (cuda_flash_tile.cuh, 4 warps), any layer; measured on an H100 SXM
+//     (Hq=32, Hkv=8, D=128, causal) at ~300 TFLOP/s at 4K and 340-350 at 16K to 64K, level with
+//     PyTorch SDPA's flash backend (FlashAttention-2).
+// GQA reads KV head h / group; K and V are never repeated: the blocks of one KV head's query
+// heads run next to each other and share its tiles in L2.
 #include <climits>
 #include <cstdint>
 #include <string>
 
+#include "attention/cuda_flash_loop.h"
 #include "attention/cuda_flash_tile.cuh"
+#include "attention/cuda_flash_wgmma.cuh"
 
 namespace tdm::cuda {
 namespace {
@@ -45,6 +48,33 @@ __global__ void __launch_bounds__(flash::kThreads, 2) flash_prefill_kernel(Kerne
 }
 
 template <int D>
+__global__ void __launch_bounds__(flash_wg::kThreads, 1)
+flash_prefill_wgmma_kernel(KernelArgs a, const __grid_constant__ CUtensorMap k_map,
+                           const __grid_constant__ CUtensorMap v_map) {
+    extern __shared__ __align__(1024) unsigned char wg_smem[];
+    constexpr int kRows = flash_wg::kRows;
+    const int tiles_q = (a.n_new + kRows - 1) / kRows;
+    const int head = int(blockIdx.x % unsigned(a.heads));
+    const int tile = tiles_q - 1 - int(blockIdx.x / unsigned(a.heads));
+    const int q_first = tile * kRows;
+    const int rows = min(kRows, a.n_new - q_first);
+    const int key_end = a.pos0 + q_first + rows;
+    const int tiles = (key_end + flash_wg::kKeys - 1) / flash_wg::kKeys;
+    flash_wg::attend_rows<D>(wg_smem, a, &k_map, &v_map, head, q_first, rows, tiles,
+                             [](int i) { return i * flash_wg::kKeys; });
+}
+
+template <int D>
+void launch_wgmma(const KernelArgs& a, const KvTensorMaps& maps, cudaStream_t stream) {
+    const int64_t tiles = (a.n_new + flash_wg::kRows - 1) / flash_wg::kRows;
+    const size_t smem = flash_wg::Config<D>::kSmemBytes;
+    attn::allow_shared_memory(flash_prefill_wgmma_kernel<D>, smem);
+    flash_prefill_wgmma_kernel<D><<<unsigned(tiles * a.heads), flash_wg::kThreads, smem, stream>>>(
+        a, maps.k, maps.v);
+    TDM_CUDA_CHECK_LAUNCH("flash_prefill_wgmma_kernel");
+}
+
+template <int D>
 void launch(const KernelArgs& a, cudaStream_t stream) {
     constexpr int kRows = flash::Config<D, kSlabs, kStages>::kRows;
     const int64_t tiles = (a.n_new + kRows - 1) / kRows;
@@ -63,12 +93,18 @@ bool flash_prefill_supports(const AttentionArgs& a) {
            flash::aligned16(a.out);
 }
 
-void attention_prefill_flash(const AttentionArgs& args, cudaStream_t stream) {
+void attention_prefill_flash(const AttentionArgs& args, cudaStream_t stream, FlashLoop loop) {
     const KernelArgs a = attn::checked_kernel_args(args, "attention_prefill_flash");
     if (a.n_new == 0) return;
     TDM_REQUIRE(flash_prefill_supports(args), TDM_ERR_UNSUPPORTED,
                 "attention_prefill_flash: head_dim " + std::to_string(a.head_dim) +
                     " (64 or 128 needed) or q/k_cache/v_cache/out not 16-byte aligned");
+    if (runs_wgmma(args, loop, "attention_prefill_flash")) {
+        const KvTensorMaps maps = kv_tensor_maps(args);
+        if (a.head_dim == 64) launch_wgmma<64>(a, maps, stream);
+        else launch_wgmma<128>(a, maps, stream);
+        return;
+    }
     if (a.head_dim == 64) launch<64>(a, stream);
     else launch<128>(a, stream);
 }

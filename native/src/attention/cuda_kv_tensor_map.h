@@ -1,0 +1,26 @@
+// TMA tensor maps over the bf16 KV cache, for the warp-specialised attention kernels
+// (cuda_flash_wgmma.cuh): one map per cache (K or V) describing it as the 3-D tensor
+// [kv_heads][valid keys][head_dim], boxes of 128 keys x 64 columns with the 128-byte swizzle.
+// Keys at or past `valid_keys` read as zeros, so a tile that runs past the written prefix of the
+// cache never brings uninitialised memory (possibly NaN) into a product.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+
+namespace tdm::cuda {
+
+constexpr int kKvMapBoxKeys = 128;
+constexpr int kKvMapBoxColumns = 64;
+
+// Throws (TDM_ERR_DEVICE, with the driver's message) when the driver cannot encode the map,
+// TDM_ERR_UNSUPPORTED when the layout cannot be described (unaligned base, head_dim not a multiple
+// of 64). capacity is the cache's rows per KV head, valid_keys <= capacity.
+CUtensorMap make_kv_tensor_map(const uint16_t* cache, int kv_heads, int64_t capacity,
+                               int head_dim, int64_t valid_keys);
+
+// Whether the layout can be mapped (the checks make_kv_tensor_map would throw on).
+bool kv_tensor_map_supports(const uint16_t* cache, int64_t capacity, int head_dim);
+
+}  // namespace tdm::cuda
