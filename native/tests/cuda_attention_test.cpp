@@ -25,6 +25,7 @@ TEST(CudaAttention, SkippedInABuildWithoutCuda) {
 
 #else
 
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -32,6 +33,7 @@ TEST(CudaAttention, SkippedInABuildWithoutCuda) {
 #include "attention/cuda_attention.h"
 #include "cuda_test_support.h"
 #include "kernels/cpu/reference.h"
+#include "kernels/cuda/kernels.h"
 
 namespace tdm::cuda {
 namespace {
@@ -94,9 +96,10 @@ struct Inputs {
     float scale;
 };
 
-Inputs make_inputs(const Case& c, std::mt19937& rng) {
+// `capacity` 0: a few positions past the last query.
+Inputs make_inputs(const Case& c, std::mt19937& rng, int64_t capacity = 0) {
     Inputs in;
-    in.capacity = c.pos0 + c.n_new + 9;
+    in.capacity = capacity > 0 ? capacity : c.pos0 + c.n_new + 9;
     in.scale = 1.0f / std::sqrt(float(c.D));
     in.q = uniform(size_t(c.n_new * c.heads * c.D), rng, -2, 2);
     in.k = rounded_to_bf16(uniform(size_t(c.kv_heads * in.capacity * c.D), rng, -2, 2));
@@ -192,7 +195,10 @@ TEST(CudaAttention, DecodeMatchesReferenceAtEverySplitCount) {
     for (const Case& c : cases) {
         const Inputs in = make_inputs(c, rng);
         const AttentionArgs probe = args_for(c, in, nullptr, nullptr);
-        for (int splits : {1, 3, decode_splits(probe, multiprocessors), kMaxDecodeSplits}) {
+        // 1 .. kMaxClusterDecodeSplits: one cluster per KV head at head dims 64/128 (G <= 8);
+        // more: the scratch merge.
+        for (int splits : {1, 3, kMaxClusterDecodeSplits, kMaxClusterDecodeSplits + 1,
+                           decode_splits(probe, multiprocessors), kMaxDecodeSplits}) {
             SCOPED_TRACE(describe(c) + " splits=" + std::to_string(splits));
             GuardedOutput out(1, int64_t(c.heads) * c.D, int64_t(c.heads) * c.D);
             GuardedOutput lse(1, c.heads, c.heads);
@@ -218,6 +224,191 @@ TEST(CudaAttention, DecodeMatchesReferenceAtEverySplitCount) {
     RecordProperty("worst_relative_error", sci(worst));
 }
 
+// The engine's cache capacity for `keys` positions (KVCache::reserve doubles from 256), so that
+// a split count sized for capacity - 1 (a recorded graph) is also exercised on a shorter prefix.
+int64_t engine_capacity(int64_t keys) {
+    return std::max<int64_t>(256, std::bit_ceil(uint64_t(keys)));
+}
+
+// One decode call on fresh poisoned outputs; `pos_dev` null: the position is c.pos0 (host),
+// else it is read from device memory and the host pos0 is the recording's, capacity - 1.
+struct DecodeRun {
+    std::vector<float> out, lse;
+};
+DecodeRun run_decode(const Case& c, const Inputs& in, int splits, const int64_t* pos_dev,
+                     double& worst) {
+    GuardedOutput out(1, int64_t(c.heads) * c.D, int64_t(c.heads) * c.D);
+    GuardedOutput lse(1, c.heads, c.heads);
+    AttentionArgs a = args_for(c, in, out.data(), lse.data());
+    if (pos_dev != nullptr) {
+        a.pos0 = in.capacity - 1;
+        a.pos_dev = pos_dev;
+    }
+    DeviceBuffer scratch(size_t(decode_scratch_floats(a, splits)) * sizeof(float));
+    clear_decode_scratch(scratch.as<float>(), a, splits, nullptr);
+    attention_decode(a, splits, scratch.as<float>(), nullptr);
+    expect_matches(in, out, lse, worst);
+    return {out.logical(), lse.logical()};
+}
+
+// Ragged lengths around the cluster kernel's rounds and batches (1, 2, 63..65, 511, 767, 1000),
+// past its range (4097, 33000: the scratch merge), at D 64 and 128, 1, 4 and 8 query heads per
+// KV head, the whole prefix and a sliding window; each with the split count decode_splits picks
+// for the position (host pos), the one a recorded graph uses (sized for capacity - 1, position
+// from device memory; the same bits as a host-pos call with that split count), and the other
+// path (the scratch merge where the cluster runs and the other way round).
+TEST(CudaAttention, DecodeAtRaggedLengthsMatchesReference) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(26);
+    const int multiprocessors = device_info(0).multiprocessors;
+    std::vector<Case> cases;
+    for (int64_t keys : {1, 2, 63, 64, 65, 511, 767, 1000, 4097, 33000})
+        for (int32_t D : {64, 128})
+            for (int32_t group : {1, 4, 8})
+                for (int32_t window : {0, 333})
+                    cases.push_back({1, keys - 1, 2 * group, 2, D, window});
+    // The Llama-3.2-1B and Llama-3.1-8B decode shapes (32 query heads, 8 KV heads).
+    cases.push_back({1, 766, 32, 8, 64, 0});
+    cases.push_back({1, 999, 32, 8, 128, 0});
+    cases.push_back({1, 4096, 32, 8, 128, 0});
+    double worst = 0;
+    for (const Case& c : cases) {
+        const Inputs in = make_inputs(c, rng, engine_capacity(c.pos0 + 1));
+        const AttentionArgs probe = args_for(c, in, nullptr, nullptr);
+        AttentionArgs longest = probe;
+        longest.pos0 = in.capacity - 1;
+        const int host_splits = decode_splits(probe, multiprocessors);
+        const int graph_splits = decode_splits(longest, multiprocessors);
+        const int other_splits = host_splits <= kMaxClusterDecodeSplits
+                                     ? 2 * kMaxClusterDecodeSplits
+                                     : kMaxClusterDecodeSplits;
+        const DeviceBuffer d_pos = upload(std::vector<int64_t>{c.pos0});
+        const std::string what = describe(c) + " capacity=" + std::to_string(in.capacity);
+        {
+            SCOPED_TRACE(what + " host pos, splits=" + std::to_string(host_splits));
+            run_decode(c, in, host_splits, nullptr, worst);
+        }
+        {
+            SCOPED_TRACE(what + " other path, splits=" + std::to_string(other_splits));
+            run_decode(c, in, other_splits, nullptr, worst);
+        }
+        SCOPED_TRACE(what + " graph splits=" + std::to_string(graph_splits));
+        const DecodeRun host = run_decode(c, in, graph_splits, nullptr, worst);
+        const DecodeRun device = run_decode(c, in, graph_splits, d_pos.as<int64_t>(), worst);
+        EXPECT_EQ(device.out, host.out);
+        EXPECT_EQ(device.lse, host.lse);
+    }
+    RecordProperty("worst_relative_error", sci(worst));
+}
+
+// In a decode step, the kernel launched right before attention (overlapped, overlap.cuh) writes
+// q (RoPE in place) and the newest key and value (position pos); attention may read the older
+// cache rows before that kernel has finished, but must read those after. Here the predecessor is
+// rope_and_store, made long by kDummyHeads extra query heads ahead of the real ones, so the real
+// q heads and then the K/V row are written late in its run, while attention is already resident;
+// the row at pos holds NaN until the predecessor writes it. A read too early shows as NaN or as
+// a mismatch against the reference computed from the q the predecessor left behind.
+TEST(CudaAttention, DecodeReadsWhatTheKernelBeforeItWrote) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(27);
+    const int multiprocessors = device_info(0).multiprocessors;
+    constexpr int64_t kDummyHeads = 32768;
+    const Case cases[] = {
+        {1, 0, 8, 2, 64, 0},     {1, 63, 8, 2, 128, 0},    {1, 766, 32, 8, 64, 0},
+        {1, 999, 32, 8, 128, 300}, {1, 2047, 8, 1, 64, 0}, {1, 4096, 16, 2, 64, 0},
+        {1, 5000, 32, 8, 128, 0},
+    };
+    Stream stream;
+    double worst = 0;
+    for (const Case& c : cases) {
+        Inputs in = make_inputs(c, rng, engine_capacity(c.pos0 + 1));
+        // The predecessor's inputs: the newest key and value rows [1, kv_heads, D] (bf16 values:
+        // stored exactly) and RoPE frequencies.
+        std::vector<float> k_new(size_t(c.kv_heads) * c.D), v_new(k_new.size());
+        for (int64_t h = 0; h < c.kv_heads; ++h)
+            for (int64_t d = 0; d < c.D; ++d) {
+                const size_t at = size_t((h * in.capacity + c.pos0) * c.D + d);
+                k_new[size_t(h * c.D + d)] = in.k[at];
+                v_new[size_t(h * c.D + d)] = in.v[at];
+            }
+        std::vector<float> inv_freq(size_t(c.D / 2));
+        for (size_t i = 0; i < inv_freq.size(); ++i)
+            inv_freq[i] = float(std::pow(10000.0, -2.0 * double(i) / c.D));
+        const DeviceBuffer d_knew = upload(k_new), d_vnew = upload(v_new),
+                           d_freq = upload(inv_freq);
+        const DeviceBuffer d_pos = upload(std::vector<int64_t>{c.pos0});
+        DeviceBuffer q_all =
+            upload(std::vector<float>(size_t((kDummyHeads + c.heads) * c.D), 0.5f));
+        float* q = q_all.as<float>() + kDummyHeads * c.D;
+        const std::vector<uint16_t> poison_row(size_t(c.D), kPoison16);
+
+        AttentionArgs probe = args_for(c, in, nullptr, nullptr);
+        probe.q = q;
+        const int splits = decode_splits(probe, multiprocessors);
+        // A too-early read loses the race only some of the time: several trials each.
+        for (int trial = 0; trial < 6; ++trial) {
+            const bool device_pos = trial % 2 == 1;
+            SCOPED_TRACE(describe(c) + " splits=" + std::to_string(splits) +
+                         (device_pos ? " pos from device" : " pos from host") + " trial " +
+                         std::to_string(trial));
+            TDM_CUDA_CHECK(cudaMemcpyAsync(q, in.q.data(), in.q.size() * sizeof(float),
+                                           cudaMemcpyHostToDevice, stream.get()));
+            for (int64_t h = 0; h < c.kv_heads; ++h) {
+                const size_t at = size_t((h * in.capacity + c.pos0) * c.D);
+                for (const DeviceBuffer* cache : {&in.d_k, &in.d_v})
+                    TDM_CUDA_CHECK(cudaMemcpyAsync(cache->as<uint16_t>() + at, poison_row.data(),
+                                                   poison_row.size() * sizeof(uint16_t),
+                                                   cudaMemcpyHostToDevice, stream.get()));
+            }
+            RopeStore r;
+            r.q = q_all.as<float>();
+            r.heads = int32_t(kDummyHeads) + c.heads;
+            r.k = d_knew.as<float>();
+            r.v = d_vnew.as<float>();
+            r.kv_heads = c.kv_heads;
+            r.rotate_k = false;
+            r.k_cache = in.d_k.as<uint16_t>();
+            r.v_cache = in.d_v.as<uint16_t>();
+            r.capacity = in.capacity;
+            r.rows = 1;
+            r.pos0 = c.pos0;
+            r.pos_dev = device_pos ? d_pos.as<int64_t>() : nullptr;
+            r.head_dim = c.D;
+            r.inv_freq = d_freq.as<float>();
+
+            GuardedOutput out(1, int64_t(c.heads) * c.D, int64_t(c.heads) * c.D);
+            GuardedOutput lse(1, c.heads, c.heads);
+            AttentionArgs a = args_for(c, in, out.data(), lse.data());
+            a.q = q;
+            if (device_pos) {
+                a.pos0 = in.capacity - 1;
+                a.pos_dev = d_pos.as<int64_t>();
+            }
+            DeviceBuffer scratch(size_t(decode_scratch_floats(a, splits)) * sizeof(float));
+            clear_decode_scratch(scratch.as<float>(), a, splits, stream.get());
+            // The helpers upload on the legacy stream, which `stream` does not wait for.
+            TDM_CUDA_CHECK(cudaDeviceSynchronize());
+            rope_and_store(r, stream.get());
+            attention_decode(a, splits, scratch.as<float>(), stream.get());
+            stream.synchronize();
+
+            // The reference from the rotated q.
+            const std::vector<float> q_rot = download<float>(q, in.q.size());
+            if (c.pos0 > 0) {  // (at position 0 RoPE is the identity)
+                ASSERT_NE(q_rot, in.q) << "the predecessor did not rotate q";
+            }
+            in.ref_out.assign(q_rot.size(), 0.0f);
+            const cpu::AttentionShape shape{c.n_new, c.pos0, in.capacity, c.heads, c.kv_heads,
+                                            c.D, c.window, in.scale};
+            cpu::ref::attention(q_rot.data(), in.k.data(), in.v.data(), shape,
+                                in.ref_out.data());
+            in.ref_lse = reference_lse(q_rot, in.k, c, in.capacity, in.scale);
+            expect_matches(in, out, lse, worst);
+        }
+    }
+    RecordProperty("worst_relative_error", sci(worst));
+}
+
 TEST(CudaAttention, PrefillWithoutLseAndDecodeSplitChoice) {
     TDM_SKIP_WITHOUT_GPU();
     std::mt19937 rng(23);
@@ -234,10 +425,17 @@ TEST(CudaAttention, PrefillWithoutLseAndDecodeSplitChoice) {
                     .n_new = 1, .pos0 = 10, .capacity = 200000, .heads = 32, .kv_heads = 8,
                     .head_dim = 128, .window = 0, .scale = 0.1f};
     EXPECT_EQ(decode_splits(a, 132), 1);
+    // A 1024-key cache: one cluster of the most blocks per KV head; fewer where the SMs cannot
+    // hold them all at once.
+    a.pos0 = 1023;
+    EXPECT_EQ(decode_splits(a, 132), kMaxClusterDecodeSplits);
+    EXPECT_EQ(decode_splits(a, 32), 4);
     a.pos0 = 100000;
     const int s = decode_splits(a, 132);
-    EXPECT_GT(s, 1);
+    EXPECT_GT(s, kMaxClusterDecodeSplits);  // the scratch merge
     EXPECT_LE(s, kMaxDecodeSplits);
+    a.window = 1000;  // only the window counts
+    EXPECT_EQ(decode_splits(a, 132), kMaxClusterDecodeSplits);
 }
 
 TEST(CudaAttention, BadShapesAreRefusedBeforeLaunch) {

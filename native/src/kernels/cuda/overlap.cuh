@@ -9,6 +9,9 @@
 //     weights: a GEMV prefetches its rows into L2 there) - never read activations, never write;
 //   - wait_for_predecessor() returns once the predecessor grid has completed and its writes are
 //     visible (and, transitively, those of every kernel before it).
+//   - allow_successor() comes after wait_for_predecessor() in every kernel, so when a kernel
+//     starts, every kernel before its predecessor has completed: decode attention relies on this
+//     to read the step's position and the older cache rows before its own wait.
 // allow_successor() lets the next overlapped kernel be scheduled; a kernel that runs in several
 // waves calls it only when its remaining work no longer needs free SM slots (near its end), so
 // waiting successor blocks do not take slots from its own later blocks.
