@@ -151,18 +151,20 @@ void SparseE2E(benchmark::State& state) {
     const EstimateInputs in{.q = sparse_args.q, .k_cache = sparse_args.k_cache, .k_bf16 = true,
                             .n_new = n, .pos0 = 0, .capacity = n, .heads = kHq, .kv_heads = kHkv,
                             .head_dim = kD, .scale = sparse_args.scale};
-    auto estimate = [&]() -> BlockPlanView {
+    auto estimate = [&](bool wgmma = true) -> BlockPlanView {
         if (method == 2) {
             const FlexPrefillParams fp{.block_size = 128, .gamma = 0.95f, .tau = 0.1f, .min_budget = 1024,
                                        .max_budget = 0, .compat = 0};
             return planner.flexprefill(in, fp, nullptr);
         }
         const XAttentionParams xp{.block_size = 128, .stride = method == 0 ? 8 : 16, .thresholds = nullptr,
-                                  .threshold = 0.9f};
+                                  .threshold = 0.9f, .wgmma = wgmma};
         return planner.xattention(in, xp, nullptr);
     };
-    double total = 0, est = 0, dense = 0;
+    double total = 0, est = 0, dense = 0, est_mma = 0;
     for (auto _ : state) {
+        // XAttention's estimation on the previous (mma.sync) score engine, same inputs, same run.
+        if (method != 2) est_mma = median_ms([&] { (void)estimate(false); }, reps);
         est = median_ms([&] { (void)estimate(); }, reps);
         total = median_ms([&] { attention_prefill_block_sparse(sparse_args, estimate(), nullptr); }, reps);
         dense = median_ms([&] { attention_prefill(dense_args, nullptr); }, reps);
@@ -185,6 +187,7 @@ void SparseE2E(benchmark::State& state) {
     state.counters["total_ms"] = total;
     state.counters["estimate_ms"] = est;
     state.counters["estimate_share"] = est / total;
+    if (method != 2) state.counters["estimate_mma_sync_ms"] = est_mma;
     state.counters["density"] = mean_density;
     state.counters["dense_ms"] = dense;
     state.counters["speedup_vs_ours_dense"] = dense / total;

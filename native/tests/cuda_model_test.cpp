@@ -168,6 +168,48 @@ TEST_P(CudaGoldenTest, TruncateThenRedoEqualsOriginal) {
     }
 }
 
+// Prefill passes of 2..16 rows (SessionConfig::prefill_chunk; the multi-row passes of speculative
+// verification and catch-ups) run every projection on the GEMV kernels - the tensor-core tiles
+// kernel past 4 rows - while one whole-prompt pass (17+ rows) runs on cuBLAS: every row's logits
+// agree with the whole pass to the engine's self tolerance and with the CPU engine's to the
+// log-probability tolerance.
+TEST_P(CudaGoldenTest, PrefillInPassesOfTwoToSixteenRowsEqualsOnePassAndTheCpu) {
+    TDM_SKIP_WITHOUT_GPU();
+    const std::string name = GetParam();
+    auto gpu = load_on(name, TDM_DEVICE_CUDA);
+    auto cpu = load_on(name, TDM_DEVICE_CPU);
+    const auto golden = read_json(fixture_dir(name) + "/golden.json");
+    const auto ids = ids_of(golden.at("prompts").at(1).at("ids"));
+    const int64_t n = int64_t(ids.size()), V = gpu->config().vocab_size;
+    ASSERT_GT(n, 16) << "the whole pass must not take the GEMV itself";
+    Session whole(gpu, SessionConfig{});
+    whole.prefill(ids.data(), n, true);
+    Session on_cpu(cpu, SessionConfig{});
+    on_cpu.prefill(ids.data(), n, true);
+    double worst = 0, worst_cpu = 0;
+    for (int64_t chunk = 2; chunk <= 16; ++chunk) {
+        SessionConfig config;
+        config.prefill_chunk = chunk;
+        Session passes(gpu, config);
+        passes.prefill(ids.data(), n, true);
+        ASSERT_EQ(passes.prefill_chunk_rows(), chunk);
+        for (int64_t r = 0; r < n; ++r) {
+            const float* a = passes.logits(r);
+            const float* b = whole.logits(r);
+            for (int64_t j = 0; j < V; ++j) {
+                ASSERT_NEAR(a[j], b[j], kSelfTol * (1.0f + std::fabs(b[j])))
+                    << name << " passes of " << chunk << " rows, row " << r;
+                worst = std::max(worst, std::fabs(double(a[j]) - b[j]) / (1.0 + std::fabs(b[j])));
+            }
+        }
+        const double vs_cpu = logprob_gap(passes.logits(0), on_cpu.logits(0), n, V);
+        EXPECT_LE(vs_cpu, kLogProbTol) << name << " passes of " << chunk << " rows vs the CPU";
+        worst_cpu = std::max(worst_cpu, vs_cpu);
+    }
+    RecordProperty("worst_scaled_logit_gap", cuda::testing::sci(worst));
+    RecordProperty("worst_logprob_gap_vs_cpu", cuda::testing::sci(worst_cpu));
+}
+
 // Decode steps replayed from the recorded CUDA graph against the same steps run eagerly
 // (TANDEM_CUDA_GRAPH=0): the same kernels with the same arguments, so bit for bit the same logits,
 // across cache growth (a new recording) and after a truncate (replays at earlier positions).

@@ -78,8 +78,8 @@ block_sparse_wgmma_kernel(KernelArgs a, BlockPlanView plan,
                           const __grid_constant__ CUtensorMap v_map) {
     extern __shared__ __align__(1024) unsigned char wg_smem[];
     constexpr int kBlock = flash_wg::kKeys;  // 128: one tile per key block
-    const int head = int(blockIdx.x % unsigned(a.heads));
-    const int rb = plan.q_blocks - 1 - int(blockIdx.x / unsigned(a.heads));
+    const flash_wg::WorkItem w = flash_wg::work_item(int(blockIdx.x), a.group, plan.q_blocks);
+    const int head = w.head, rb = w.tile;
     const QueryBlock qb = query_block<kBlock>(a, plan, rb);
     const int64_t row = int64_t(head) * plan.q_blocks + rb;
     const int begin = plan.row_ptr[row];

@@ -54,13 +54,12 @@ flash_prefill_wgmma_kernel(KernelArgs a, const __grid_constant__ CUtensorMap k_m
     extern __shared__ __align__(1024) unsigned char wg_smem[];
     constexpr int kRows = flash_wg::kRows;
     const int tiles_q = (a.n_new + kRows - 1) / kRows;
-    const int head = int(blockIdx.x % unsigned(a.heads));
-    const int tile = tiles_q - 1 - int(blockIdx.x / unsigned(a.heads));
-    const int q_first = tile * kRows;
+    const flash_wg::WorkItem w = flash_wg::work_item(int(blockIdx.x), a.group, tiles_q);
+    const int q_first = w.tile * kRows;
     const int rows = min(kRows, a.n_new - q_first);
     const int key_end = a.pos0 + q_first + rows;
     const int tiles = (key_end + flash_wg::kKeys - 1) / flash_wg::kKeys;
-    flash_wg::attend_rows<D>(wg_smem, a, &k_map, &v_map, head, q_first, rows, tiles,
+    flash_wg::attend_rows<D>(wg_smem, a, &k_map, &v_map, w.head, q_first, rows, tiles,
                              [](int i) { return i * flash_wg::kKeys; });
 }
 

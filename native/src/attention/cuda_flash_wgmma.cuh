@@ -50,6 +50,7 @@ struct Config {
     static constexpr uint32_t kTileBytes = kRegions * kTileRegionBytes;  // a K or a V tile
     // D = 128: 32 KB of Q and 64 KB per stage; two stages fit with room for the barriers (one block
     // per SM). D = 64: half of that, four stages.
+    // (A third stage at D = 128 fits too, but measured no faster.)
     static constexpr int kStages = D == 128 ? 2 : 4;
     static constexpr uint32_t kBarrierBytes = 2 * kStages * sizeof(uint64_t);
     // 1024 bytes of slack: the dynamic shared window is only guaranteed 16-byte aligned and the
@@ -101,6 +102,20 @@ __device__ __forceinline__ void accumulate_pv(float (&o)[D / 2], const uint32_t 
 // `tiles` key tiles, tile i starting at key key0_of(i) (a multiple of nothing in particular, but
 // the same value for the producer and the consumers); writes out and lse of the existing rows.
 // `smem_raw` is the dynamic shared window of Config<D>::kSmemBytes.
+// Which (query head, query tile) block x of the grid computes: the query heads of one KV head
+// vary fastest, then the query tiles (the last first: they see the most keys, so they do not
+// finish last), then the KV heads, so the blocks resident together share one KV head's tiles in
+// L2. On an H200 this beat heads-fastest order by 6% dense and 16% on 10%-dense random masks at
+// 128K (566 vs 534 and 520 vs 448 TFLOP/s).
+struct WorkItem {
+    int head, tile;
+};
+__device__ __forceinline__ WorkItem work_item(int x, int group, int tiles_q) {
+    const int per_kv = tiles_q * group;
+    const int kv = x / per_kv, w = x % per_kv;
+    return {kv * group + w % group, tiles_q - 1 - w / group};
+}
+
 template <int D, class KeyOf>
 __device__ __forceinline__ void attend_rows(unsigned char* smem_raw, const attn::KernelArgs& a,
                                             const CUtensorMap* k_map, const CUtensorMap* v_map,

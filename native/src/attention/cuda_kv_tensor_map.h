@@ -23,4 +23,12 @@ CUtensorMap make_kv_tensor_map(const uint16_t* cache, int kv_heads, int64_t capa
 // Whether the layout can be mapped (the checks make_kv_tensor_map would throw on).
 bool kv_tensor_map_supports(const uint16_t* cache, int64_t capacity, int head_dim);
 
+// XAttention's strided operands (cuda_xattention.cu): bf16 rows of head_dim, taken in groups of
+// `stride` consecutive rows, as the 4-D tensor [outer][groups][stride][head_dim] with
+// `outer_stride` elements between outer indices (a head's rows). A box is `box_groups` groups x
+// one offset inside the group x 64 columns, 128-byte swizzled: the rows g * stride + t of
+// box_groups consecutive groups. Groups at or past `groups` read as zeros.
+CUtensorMap make_strided_tensor_map(const uint16_t* base, int outer, int64_t outer_stride,
+                                    int64_t groups, int stride, int head_dim, int box_groups);
+
 }  // namespace tdm::cuda

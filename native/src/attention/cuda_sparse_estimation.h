@@ -42,6 +42,10 @@ struct XAttentionParams {
     int32_t stride = 8;                  // S, divides B
     const float* thresholds = nullptr;   // [heads] host memory (tau per query head), or null
     float threshold = 0.9f;              // used when thresholds is null
+    // The score products on the Hopper wgmma/TMA engine (cuda_xattention_wgmma.cuh) where it
+    // applies (bf16 cache, B / S <= 64, at least S keys); false keeps the mma.sync engine
+    // (tests compare the two).
+    bool wgmma = true;
 };
 
 struct FlexPrefillParams {

@@ -17,7 +17,9 @@
 #include <cub/block/block_scan.cuh>
 
 #include "attention/cuda_estimate_tile.cuh"
+#include "attention/cuda_kv_tensor_map.h"
 #include "attention/cuda_sparse_estimation.h"
+#include "attention/cuda_xattention_wgmma.cuh"
 
 namespace tdm::cuda {
 namespace {
@@ -147,6 +149,70 @@ void launch_onepass(const estimate::ScoreArgs& a, OnePassArgs o, int heads, Devi
     }
 }
 
+// The same pass with the products on the wgmma engine: 128-column tiles, the same scratch rows
+// (segments of o.seg columns) and the same fold, so the block sums agree up to summation order.
+template <int D>
+void launch_onepass_wgmma(const estimate::ScoreArgs& a, const OnePassArgs& o, int heads,
+                          int kv_heads, DeviceBuffer& scratch, cudaStream_t s) {
+    using C = xattn_wg::Config<D>;
+    constexpr size_t smem = C::kSmemBytes;
+    auto kernel = xattn_wg::xattn_wgmma_kernel<D>;
+    TDM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    const int S = a.stride;
+    const auto* q16 = static_cast<const uint16_t*>(static_cast<const void*>(a.q));
+    const auto* k16 = static_cast<const uint16_t*>(a.k);
+    const CUtensorMap q_map = make_strided_tensor_map(q16, heads, a.q_tokens * D, a.rows, S, D,
+                                                      xattn_wg::kRows);
+    const CUtensorMap k_floor = make_strided_tensor_map(k16, kv_heads, a.capacity * D,
+                                                        a.key_len / S, S, D, xattn_wg::kCols);
+    const CUtensorMap k_ceil = make_strided_tensor_map(k16, kv_heads, a.capacity * D,
+                                                       (a.key_len + S - 1) / S, S, D,
+                                                       xattn_wg::kCols);
+    xattn_wg::Args w{};
+    w.stride = S;
+    w.rows = a.rows;
+    w.row_base = a.row_base;
+    w.q_lo = a.q_lo;
+    w.q_hi = a.q_hi;
+    w.key_rem = int32_t(a.key_len % S);
+    w.group = a.group;
+    w.scale_log2 = a.scale_log2;
+    w.segs = o.segs;
+    w.seg = o.seg;
+    w.rows_per_block = o.rows_per_block;
+    w.first_q_block = o.first_q_block;
+    w.q_blocks = o.q_blocks;
+    w.k_blocks = o.k_blocks;
+    w.sums = o.sums;
+
+    const int64_t tiles = (a.rows + xattn_wg::kRows - 1) / xattn_wg::kRows;
+    const size_t per_tile = size_t(heads) * xattn_wg::kRows * size_t(o.segs) * sizeof(float);
+    const int64_t fit = std::max<int64_t>(1, int64_t(kScratchBytes / per_tile));
+    w.launches = int32_t((tiles + fit - 1) / fit);
+    const int64_t per_launch = (tiles + w.launches - 1) / w.launches;
+    ensure(scratch, size_t(per_launch) * per_tile);
+    w.scratch = scratch.as<float>();
+    for (int32_t l = 0; l < w.launches; ++l) {
+        w.launch = l;
+        const int64_t mine = (tiles - l + w.launches - 1) / w.launches;
+        if (mine <= 0) continue;
+        kernel<<<dim3(unsigned(mine), unsigned(heads)), xattn_wg::kThreads, smem, s>>>(
+            w, q_map, k_floor, k_ceil);
+        TDM_CUDA_CHECK_LAUNCH("xattn_wgmma_kernel");
+    }
+}
+
+// Whether the wgmma engine takes this call (see XAttentionParams::wgmma).
+bool xattention_wgmma_applies(const estimate::ScoreArgs& a, const EstimateInputs& in,
+                              const XAttentionParams& p, int rows_per_block) {
+    const auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+    // Segments (min(B / S, 32) columns) must cover whole 8-column accumulator tiles.
+    return p.wgmma && in.k_bf16 && (in.head_dim == 64 || in.head_dim == 128) &&
+           rows_per_block >= 8 && rows_per_block <= 64 && a.key_len >= a.stride && aligned(a.q) &&
+           aligned(a.k) &&
+           (a.capacity * in.head_dim * 2) % 16 == 0;
+}
+
 constexpr int kSelectThreads = 256;
 
 // One block per (head, query block) row; kItems * 256 >= k_blocks.
@@ -270,7 +336,13 @@ BlockPlanView SparsePlanner::xattention(const EstimateInputs& in, const XAttenti
     o.q_blocks = g.q_blocks;
     o.k_blocks = g.k_blocks;
     o.sums = block_sums_.as<float>();
-    if (in.head_dim == 64) {
+    if (xattention_wgmma_applies(a, in, p, rpb)) {
+        // Rows are written up to whole column tiles.
+        o.segs = int32_t((int64_t(g.k_blocks) * rpb + xattn_wg::kCols - 1) / xattn_wg::kCols *
+                         xattn_wg::kCols / o.seg);
+        if (in.head_dim == 64) launch_onepass_wgmma<64>(a, o, in.heads, in.kv_heads, lse_scratch_, s);
+        else launch_onepass_wgmma<128>(a, o, in.heads, in.kv_heads, lse_scratch_, s);
+    } else if (in.head_dim == 64) {
         if (in.k_bf16) launch_onepass<64, __nv_bfloat16>(a, o, in.heads, lse_scratch_, s);
         else launch_onepass<64, float>(a, o, in.heads, lse_scratch_, s);
     } else if (in.head_dim == 128) {

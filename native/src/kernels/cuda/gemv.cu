@@ -2,7 +2,10 @@
 // for one token, so it runs at the speed HBM streams the weights, plus whatever fixed cost each
 // kernel adds: cuBLAS needs the activations rounded to bf16 in a pass of their own (a launch per
 // product), one launch per matrix, and the sub-layer's RMSNorm and residual add in kernels of
-// their own. Here one launch does a whole projection step:
+// their own. Here one launch does a whole projection step. Two kernels (kernels.h: GemvKernel):
+// the rows kernel below, a warp per weight row on the CUDA cores, for 1..4 input rows of a
+// modest K (the decode step's kernel), and the tensor-core tiles kernel (gemv_tiles.cu) for up
+// to 16 rows of any K the models have. The rows kernel:
 //   - prologue: the first weights are requested before the predecessor kernel has finished
 //     (overlap.cuh); then the block stages its input x in shared memory as bf16 - normalised on
 //     the way (rmsnorm(x) * w, the sub-layer's norm) when asked, rounded exactly as
@@ -10,11 +13,12 @@
 //   - main loop: each warp streams one weight row (or a slice of one when there are too few rows
 //     to fill the GPU) with 16-byte loads that bypass L1, the next batch in flight while the
 //     current one is multiplied, f32 accumulation;
-//   - epilogue: bias; then store, add into y (the residual stream), for the gate/up pair
-//     silu(gate) * up, or for q, k, v RoPE and the KV-cache append (Mode below). Every matrix
-//     that reads the same input goes in one launch.
+//   - epilogue (gemv_common.cuh, shared with the tiles kernel): bias; then store, add into y (the
+//     residual stream), for the gate/up pair silu(gate) * up, or for q, k, v RoPE and the
+//     KV-cache append (Mode). Every matrix that reads the same input goes in one launch.
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/gemv_common.cuh"
 #include "kernels/cuda/kernels.h"
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/overlap.cuh"
@@ -22,37 +26,13 @@
 namespace tdm::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / kWarpSize;
-constexpr int kElems = 8;  // bf16 per 16-byte load
+using namespace gemv_detail;
+
 // Warps to start: about one wave at two blocks per SM on a 132-SM H100. Fewer rows than that
 // are cut into slices of K (see slices_for).
 constexpr int64_t kTargetWarps = 2048;
-
-struct Params {
-    const float* x;
-    int64_t ldx;
-    int K;
-    int count;                   // matrices: the plain kernel's outputs, or gate and up
-    const uint16_t* norm;        // bf16 [K] RMSNorm weight, or null: x is used as it is
-    float eps;
-    bool accumulate;             // y += result (plain kernel)
-    QkvRope rope;                // the rope-and-append epilogue's arguments (kRope only)
-    const uint16_t* w[kGemvMaxOutputs];
-    const uint16_t* b[kGemvMaxOutputs];
-    float* y[kGemvMaxOutputs];
-    int64_t ldy[kGemvMaxOutputs];
-    int64_t rows[kGemvMaxOutputs];
-};
-
-// Streaming load: every weight is read once per step.
-__device__ __forceinline__ uint4 load_weights(const uint4* p) {
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-    return v;
-}
+// The rows kernel stages its whole input: M * K bf16 within the 48 KB default.
+constexpr int64_t kRowsMaxInputElements = 20480;
 
 // The 8 bf16 of a 16-byte word as floats (element 2i is the low half of word i).
 __device__ __forceinline__ void widen8(const uint4& w, float (&out)[kElems]) {
@@ -189,16 +169,6 @@ __device__ __forceinline__ void sum_slices(float (&acc)[kMats][M], int slices) {
     }
 }
 
-// What a launch computes. kPlain: rows of the concatenated outputs, stored or added into y.
-// kGated: gate row r and up row r, silu(gate) * up stored. kRope: q, k, v (the three outputs,
-// rows head * D + d) two rows at a time - d and d + D/2 of one head, the pair RoPE rotates - with
-// q rotated into y[0] and k (rotated) and v appended to the layer's bf16 KV cache instead of
-// being stored: the projection, rope and the append in one launch.
-enum class Mode { kPlain, kGated, kRope };
-
-template <Mode kMode>
-constexpr int kMatsOf = kMode == Mode::kPlain ? 1 : 2;
-
 template <int M, Mode kMode>
 __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices) {
     constexpr int kMats = kMatsOf<kMode>;
@@ -210,17 +180,13 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
 
     // This warp's unit (a row, or a row pair for kRope), the output it falls in, its rows.
     constexpr int kUnitRows = kMode == Mode::kRope ? 2 : 1;
-    int seg = 0;
     int64_t unit = task.row;
-    if (kMode != Mode::kGated)
-        while (seg + 1 < p.count && unit >= p.rows[seg] / kUnitRows)
-            unit -= p.rows[seg++] / kUnitRows;
+    const int seg = kMode == Mode::kGated ? 0 : locate(p, unit, kUnitRows);
     const bool valid = unit < p.rows[seg] / kUnitRows;
     int64_t r[kMats];
     if (kMode == Mode::kRope) {
-        const int half = p.rope.head_dim / 2;
-        r[0] = unit / half * p.rope.head_dim + unit % half;
-        r[kMats - 1] = r[0] + half;
+        r[0] = pair_row(p, unit);
+        r[kMats - 1] = r[0] + p.rope.head_dim / 2;
     } else {
 #pragma unroll
         for (int t = 0; t < kMats; ++t) r[t] = unit;
@@ -262,38 +228,13 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
         v[t] = acc[t][0];
 #pragma unroll
         for (int m = 1; m < M; ++m) v[t] = lane == m ? acc[t][m] : v[t];
-        const uint16_t* bias = p.b[kMode == Mode::kGated ? t : seg];
-        if (bias != nullptr) v[t] += bf16_to_float(bias[r[t]]);
     }
-    if (kMode == Mode::kGated) {
-        const float g = v[0];
-        p.y[0][lane * p.ldy[0] + unit] = g / (1.0f + expf(-g)) * v[kMats - 1];  // swiglu's formula
-    } else if (kMode == Mode::kPlain) {
-        float* y = p.y[seg] + lane * p.ldy[seg] + unit;
-        *y = p.accumulate ? *y + v[0] : v[0];
-    } else {
-        const QkvRope& q = p.rope;
-        const int D = q.head_dim, half = D / 2;
-        const int64_t pos = (q.pos_dev != nullptr ? *q.pos_dev : q.pos0) + lane;
-        const int head = int(r[0] / D), i = int(r[0] % D);
-        float v0 = v[0], v1 = v[kMats - 1];
-        if (seg < 2) {  // q and k rotate: rope_store_kernel's formula
-            float sn, cs;
-            sincosf(__fmul_rn(float(pos), q.inv_freq[i]), &sn, &cs);
-            const float a = v0, b = v1;
-            v0 = a * cs - b * sn;
-            v1 = b * cs + a * sn;
-        }
-        if (seg == 0) {
-            p.y[0][lane * p.ldy[0] + r[0]] = v0;
-            p.y[0][lane * p.ldy[0] + r[0] + half] = v1;
-        } else {
-            uint16_t* cache = seg == 1 ? q.k_cache : q.v_cache;
-            const int64_t at = (int64_t(head) * q.capacity + pos) * D + i;
-            cache[at] = float_to_bf16(v0);
-            cache[at + half] = float_to_bf16(v1);
-        }
-    }
+    if (kMode == Mode::kGated)
+        store_gated(p, lane, unit, v[0], v[kMats - 1]);
+    else if (kMode == Mode::kPlain)
+        store_plain(p, lane, seg, unit, v[0]);
+    else
+        store_rope(p, lane, seg, r[0], v[0], v[kMats - 1]);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
@@ -351,7 +292,8 @@ Params input_params(const LayerInput& in, int64_t K, const char* kernel) {
 }
 
 template <Mode kMode>
-void launch(const Params& p, int64_t M, int64_t units, cudaStream_t stream, const char* name) {
+void launch_rows(const Params& p, int64_t M, int64_t units, cudaStream_t stream,
+                 const char* name) {
     const int slices = slices_for(units, p.K);
     const int64_t per_block = kWarps / slices;
     const int64_t blocks = (units + per_block - 1) / per_block;
@@ -370,15 +312,51 @@ void launch(const Params& p, int64_t M, int64_t units, cudaStream_t stream, cons
     }
 }
 
+bool rows_fit(int64_t M, int64_t K) {
+    return M >= 1 && M <= kGemvRowsKernelMaxRows && K > 0 && K % kElems == 0 &&
+           M * K <= kRowsMaxInputElements;
+}
+
+// Runs `units` rows (a warp each; kRope: row pairs) on the kernel asked for or, for kAuto, on
+// gemv_kernel_for's choice; the tiles kernel takes them 8 rows (4 pairs) a tile.
+template <Mode kMode>
+void launch(const Params& p, int64_t M, int64_t units, GemvKernel kernel, cudaStream_t stream,
+            const char* what) {
+    if (kernel == GemvKernel::kAuto) kernel = gemv_kernel_for(M, p.K);
+    if (kernel == GemvKernel::kRows) {
+        TDM_REQUIRE(rows_fit(M, p.K), TDM_ERR_INVALID_ARGUMENT,
+                    std::string(what) + ": " + std::to_string(M) + " rows of " +
+                        std::to_string(p.K) + " do not fit the rows kernel (M <= " +
+                        std::to_string(kGemvRowsKernelMaxRows) + ", M * K <= " +
+                        std::to_string(kRowsMaxInputElements) + ")");
+        launch_rows<kMode>(p, M, units, stream, "launch of gemv_kernel");
+    } else {
+        const int64_t per_tile = kMode == Mode::kRope ? 4 : 8;
+        launch_tiles<kMode>(p, M, (units + per_tile - 1) / per_tile, stream,
+                            "launch of gemv_tiles_kernel");
+    }
+}
+
 }  // namespace
 
 bool gemv_supports(const float* x, int64_t M, int64_t ldx, int64_t K) {
-    return M >= 1 && M <= kGemvMaxRows && K > 0 && K % kElems == 0 &&
-           M * K <= kGemvMaxInputElements && ldx >= K && ldx % 4 == 0 && aligned16(x);
+    // The tiles kernel takes every shape the rows kernel takes, and more.
+    return gemv_tiles_fits(M, K) && ldx >= K && ldx % 4 == 0 && aligned16(x);
+}
+
+// The rows kernel streams each weight row once per input row's dot product set and its cost grows
+// with M; the tiles kernel's mma covers up to 16 rows at one price. Measured on an H100
+// (tandem_cuda_gemv_bench, 1B and 8B projections): rows wins at M = 1 (e.g. 8B q/k/v 20.6 vs
+// 26.0 us) and mostly at M = 2, tiles from M = 4 on (8B gate/up 90 vs 100 us, the 1B vocabulary
+// 204 vs 382 us), so M >= 3 takes the tiles kernel.
+bool gemv_rows_kernel_fits(int64_t M, int64_t K) { return rows_fit(M, K); }
+
+GemvKernel gemv_kernel_for(int64_t M, int64_t K) {
+    return M <= 2 && rows_fit(M, K) ? GemvKernel::kRows : GemvKernel::kTiles;
 }
 
 void gemv(const LayerInput& in, const Projection* outputs, int count, bool accumulate,
-          cudaStream_t stream) {
+          cudaStream_t stream, GemvKernel kernel) {
     TDM_REQUIRE(count >= 1 && count <= kGemvMaxOutputs, TDM_ERR_INVALID_ARGUMENT,
                 "gemv: " + std::to_string(count) + " outputs (1.." +
                     std::to_string(kGemvMaxOutputs) + ")");
@@ -390,12 +368,12 @@ void gemv(const LayerInput& in, const Projection* outputs, int count, bool accum
         add_output(p, outputs[i], K, "gemv");
         rows += outputs[i].weight.rows;
     }
-    launch<Mode::kPlain>(p, in.M, rows, stream, "launch of gemv_kernel");
+    launch<Mode::kPlain>(p, in.M, rows, kernel, stream, "gemv");
 }
 
 void gemv_gated(const LayerInput& in, const MatrixView& w_gate, const VectorView& b_gate,
                 const MatrixView& w_up, const VectorView& b_up, float* out, int64_t ldo,
-                cudaStream_t stream) {
+                cudaStream_t stream, GemvKernel kernel) {
     const int64_t K = w_gate.cols;
     Params p = input_params(in, K, "gemv_gated");
     add_output(p, Projection{w_gate, b_gate, out, ldo}, K, "gemv_gated");
@@ -403,11 +381,11 @@ void gemv_gated(const LayerInput& in, const MatrixView& w_gate, const VectorView
     TDM_REQUIRE(w_up.rows == w_gate.rows, TDM_ERR_INVALID_ARGUMENT,
                 "gemv_gated: gate has " + std::to_string(w_gate.rows) + " rows, up " +
                     std::to_string(w_up.rows));
-    launch<Mode::kGated>(p, in.M, w_gate.rows, stream, "launch of gemv_kernel (gated)");
+    launch<Mode::kGated>(p, in.M, w_gate.rows, kernel, stream, "gemv_gated");
 }
 
 void gemv_qkv_rope(const LayerInput& in, const Projection (&qkv)[3], const QkvRope& rope,
-                   cudaStream_t stream) {
+                   cudaStream_t stream, GemvKernel kernel) {
     const int64_t K = qkv[0].weight.cols, D = rope.head_dim;
     Params p = input_params(in, K, "gemv_qkv_rope");
     for (const Projection& o : qkv) add_output(p, o, K, "gemv_qkv_rope");
@@ -425,7 +403,7 @@ void gemv_qkv_rope(const LayerInput& in, const Projection (&qkv)[3], const QkvRo
                     std::to_string(rope.capacity));
     p.rope = rope;
     const int64_t pairs = (qkv[0].weight.rows + 2 * qkv[1].weight.rows) / 2;
-    launch<Mode::kRope>(p, in.M, pairs, stream, "launch of gemv_kernel (qkv rope)");
+    launch<Mode::kRope>(p, in.M, pairs, kernel, stream, "gemv_qkv_rope");
 }
 
 }  // namespace tdm::cuda

@@ -56,23 +56,34 @@ struct RopeStore {
 };
 void rope_and_store(const RopeStore& args, cudaStream_t stream);
 
-// Small-M products for decode (and short verification batches): y = bf16(in) W^T + bias with f32
-// accumulation, the numerics of Matmul's cuBLAS path (matmul.h), where `in` is x itself or
-// rmsnorm(x) * norm (LayerInput; computed on the fly with rmsnorm's formula, in.scratch unused).
-// Needs 1 <= M <= kGemvMaxRows, K % 8 == 0, M * K <= kGemvMaxInputElements (the input is staged in
-// shared memory as bf16), x and every weight 16-byte aligned, ldx % 4 == 0.
-constexpr int kGemvMaxRows = 4;
+// Small-M products for decode and short multi-row passes (speculative verification, catch-ups):
+// y = bf16(in) W^T + bias with f32 accumulation, the numerics of Matmul's cuBLAS path (matmul.h),
+// where `in` is x itself or rmsnorm(x) * norm (LayerInput; computed on the fly with rmsnorm's
+// formula, in.scratch unused). Every weight is read once, whatever M. Two kernels:
+//   - kRows: a warp per weight row on the CUDA cores, the whole input staged in shared memory:
+//     M <= kGemvRowsKernelMaxRows and M * K <= 20480 (the one-row decode step's kernel);
+//   - kTiles: tensor cores, 8 weight rows by all M rows per mma, K cut across a thread-block
+//     cluster: M <= kGemvMaxRows and K up to about 23k at M = 16 (more for fewer rows).
+// gemv_supports says whether a shape takes the GEMV at all (M >= 1, K % 8 == 0, x and every
+// weight 16-byte aligned, ldx % 4 == 0, and the tiles kernel's bound: every shape the rows kernel
+// takes, the tiles kernel takes too); gemv_rows_kernel_fits says whether kRows can take it, and
+// gemv_kernel_for which kernel kAuto runs (kRows for M <= 2 where it fits, else kTiles: measured
+// faster from M = 3 on, see gemv.cu). Forcing a kernel that does not fit the shape is an error.
+constexpr int kGemvMaxRows = 16;
+constexpr int kGemvRowsKernelMaxRows = 4;
 constexpr int kGemvMaxOutputs = 3;
-constexpr int64_t kGemvMaxInputElements = 20480;  // 40 KB of bf16: under the 48 KB default
+enum class GemvKernel { kAuto, kRows, kTiles };
 bool gemv_supports(const float* x, int64_t M, int64_t ldx, int64_t K);
+bool gemv_rows_kernel_fits(int64_t M, int64_t K);
+GemvKernel gemv_kernel_for(int64_t M, int64_t K);
 // Every output reads the same input (weights of K columns); one launch for all of them. With
 // `accumulate` each output is added into y instead of stored (the residual stream).
 void gemv(const LayerInput& in, const Projection* outputs, int count, bool accumulate,
-          cudaStream_t stream);
+          cudaStream_t stream, GemvKernel kernel = GemvKernel::kAuto);
 // out[m, i] = silu(g) * u with g = in W_gate[i]^T + b_gate[i], u likewise (SwiGLU's formula).
 void gemv_gated(const LayerInput& in, const MatrixView& w_gate, const VectorView& b_gate,
                 const MatrixView& w_up, const VectorView& b_up, float* out, int64_t ldo,
-                cudaStream_t stream);
+                cudaStream_t stream, GemvKernel kernel = GemvKernel::kAuto);
 
 // The attention inputs of a decode step in one launch: q, k, v = in [W_q; W_k; W_v]^T (+ biases),
 // then rope_and_store's work - q rotated into qkv[0].y, k rotated and v appended to the bf16
@@ -88,7 +99,7 @@ struct QkvRope {
     int32_t head_dim = 0;
 };
 void gemv_qkv_rope(const LayerInput& in, const Projection (&qkv)[3], const QkvRope& rope,
-                   cudaStream_t stream);
+                   cudaStream_t stream, GemvKernel kernel = GemvKernel::kAuto);
 
 // out[r, i] = silu(gate[r, i]) * up[r, i]; gate/up rows have stride ld, out is dense [rows, n].
 void swiglu(const float* gate, const float* up, int64_t rows, int64_t n, int64_t ld, float* out,

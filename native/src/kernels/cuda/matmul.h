@@ -1,10 +1,12 @@
 // The CUDA backend's matrix products, y = x W^T + bias with bf16 weights: the f32 activations are
 // rounded to bf16 and multiplied with f32 accumulation. Two paths, one numerics:
-//   - up to kGemvMaxRows input rows (a decode step, a short verification batch): the GEMV kernels
-//     (kernels.h), which stage the input once per block (normalised on the way when the layer
-//     input carries its norm), stream every matrix sharing the input in one launch and add into
-//     the residual stream in their epilogue - a decode step is bound by how fast the weights
-//     stream, and by how many kernels it takes;
+//   - up to kGemvMaxRows (16) input rows (a decode step, a verification batch, a catch-up): the
+//     GEMV kernels (kernels.h; gemv_kernel_for picks the rows kernel for 1..4 short rows, the
+//     tensor-core tiles kernel otherwise), which stage the input in shared memory (normalised on
+//     the way when the layer input carries its norm), stream every matrix sharing the input in
+//     one launch - each weight read once whatever M - and add into the residual stream in their
+//     epilogue: such a pass is bound by how fast the weights stream, and by how many kernels it
+//     takes;
 //   - more rows: the norm (when asked) by the rmsnorm kernel into the layer input's scratch, x
 //     rounded once into a scratch buffer, and cuBLAS (CUBLAS_COMPUTE_32F) with each matrix,
 //     accumulating into y with beta = 1 where asked.
@@ -46,7 +48,9 @@ public:
 
     // Forces the cuBLAS path for every M (tests compare the two paths).
     void set_gemv_enabled(bool enabled) { gemv_enabled_ = enabled; }
-    // Whether these products take the GEMV path (so a caller may use a fused GEMV of its own).
+    // Whether these products take the GEMV path (so a caller may use a fused GEMV of its own):
+    // gemv enabled, at most kGemvMaxOutputs outputs, gemv_supports, the norm weight and every
+    // weight 16-byte aligned. The one predicate for the path a shape takes.
     bool gemv_applies(const LayerInput& in, const Projection* outputs, int count) const;
 
 private:
