@@ -31,6 +31,9 @@ constexpr int kRows = 128;  // score rows per block
 // cannot stay resident), so bytes per product matter; 256-column tiles halve the Q_t traffic but
 // leave room for only two 96 KB stages, and ran slower than 128 columns with three stages (H100,
 // S = 8 at 128K: 51.6 against 40.6 ms; the mma.sync engine took 78.9 and 77.9 ms in those runs).
+// Sharing each K_t tile among a cluster of 4 blocks of consecutive row tiles (TMA multicast, a
+// stage refilled once every consumer of the cluster released it) was correct but ran 2x slower
+// (82.1 against 41.3 ms): the blocks then advance in lockstep through a 3-stage ring.
 constexpr int kCols = 128;
 constexpr int kWarpgroup = 128;
 constexpr int kThreads = 3 * kWarpgroup;
