@@ -239,11 +239,12 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// Slices of K per row (1, 2, 4 or 8): as many as bring the grid to kTargetWarps, while every
-// slice keeps at least two chunks per lane.
+// Slices of K per row (1, 2, 4 or 8): the most that keep the grid within kTargetWarps (one wave:
+// a partial second wave starts only as the first drains, a second round of load latency), while
+// every slice keeps at least two chunks per lane.
 int slices_for(int64_t rows, int64_t K) {
     int slices = 1;
-    while (slices < kWarps && rows * slices < kTargetWarps &&
+    while (slices < kWarps && rows * slices * 2 <= kTargetWarps &&
            K / kElems / (2 * slices) >= 2 * kWarpSize)
         slices *= 2;
     return slices;
