@@ -1,5 +1,6 @@
-// Helpers shared by the CUDA benchmark programs (tandem_cuda_bench, tandem_sparse_bench):
-// CUDA-event timing, medians, random fills, argument lists.
+// Helpers shared by the CUDA benchmark programs (tandem_cuda_bench, tandem_sparse_bench,
+// tandem_cuda_gemv_bench, tandem_decode_attention_bench): CUDA-event timing, medians, the copy
+// bandwidth, random fills, argument lists.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -59,6 +60,21 @@ std::vector<double> time_events(cudaStream_t stream, int warmup, int reps, F&& w
     TDM_CUDA_CHECK(cudaEventDestroy(start));
     TDM_CUDA_CHECK(cudaEventDestroy(stop));
     return times;
+}
+
+// Device-to-device copy bandwidth in bytes/s, counting bytes read plus bytes written (2 GiB,
+// median of 20): the ceiling for a kernel that streams weights or a cache, and the bandwidth
+// floors' denominator in every table.
+inline double copy_bandwidth(cudaStream_t stream) {
+    const size_t bytes = size_t(2) << 30;
+    DeviceBuffer src(bytes), dst(bytes);
+    // Any non-zero pattern: a copy's speed does not depend on the values, but never time zeros.
+    TDM_CUDA_CHECK(cudaMemsetAsync(src.data(), 0x5A, bytes, stream));
+    const auto t = time_events(stream, 3, 20, [&] {
+        TDM_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice,
+                                       stream));
+    });
+    return 2.0 * double(bytes) / median(t);
 }
 
 // Fills `v` with uniform(-1, 1) values from per-chunk streams of `seed`, on every hardware thread.

@@ -88,19 +88,6 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-// Device-to-device copy bandwidth in bytes/s (bytes read + written): the decode floor's ceiling,
-// measured as tandem_cuda_bench measures it.
-double copy_bandwidth(cudaStream_t stream) {
-    const size_t bytes = size_t(1) << 30;
-    DeviceBuffer src(bytes), dst(bytes);
-    TDM_CUDA_CHECK(cudaMemsetAsync(src.data(), 0x5A, bytes, stream));
-    const auto t = time_events(stream, 3, 20, [&] {
-        TDM_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice,
-                                       stream));
-    });
-    return 2.0 * double(bytes) / median(t);
-}
-
 // `bytes` of device memory filled with copies of `pattern`.
 DeviceBuffer filled(size_t bytes, const DeviceBuffer& pattern, cudaStream_t stream) {
     DeviceBuffer b(bytes);

@@ -59,18 +59,6 @@ struct Shape {
 const Shape kShapes[] = {{"1b", 2048, 8192, 32, 8, 64, 128256, 16},
                          {"8b", 4096, 14336, 32, 8, 128, 128256, 32}};
 
-// Device-to-device copy bandwidth in bytes/s, counting bytes read plus bytes written.
-double copy_bandwidth(cudaStream_t stream) {
-    const size_t bytes = size_t(2) << 30;
-    DeviceBuffer src(bytes), dst(bytes);
-    TDM_CUDA_CHECK(cudaMemsetAsync(src.data(), 0x5A, bytes, stream));
-    auto t = time_events(stream, 3, 20, [&] {
-        TDM_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice,
-                                       stream));
-    });
-    return 2.0 * double(bytes) / median(t);
-}
-
 // Device memory filled with random bf16 in [-1, 1]: a 16 MiB pattern repeated.
 class Filler {
 public:

@@ -52,20 +52,6 @@ namespace {
 
 using namespace tdm::bench;
 
-// Device-to-device copy bandwidth in bytes/s, counting bytes read plus bytes written: the
-// ceiling for a kernel that streams weights (decode reads each weight once).
-double measure_copy_bandwidth(cudaStream_t stream) {
-    const size_t bytes = size_t(2) << 30;
-    DeviceBuffer src(bytes), dst(bytes);
-    // Any non-zero pattern: a copy's speed does not depend on the values, but never time zeros.
-    TDM_CUDA_CHECK(cudaMemsetAsync(src.data(), 0x5A, bytes, stream));
-    auto t = time_events(stream, 3, 20, [&] {
-        TDM_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice,
-                                       stream));
-    });
-    return 2.0 * double(bytes) / median(t);
-}
-
 struct AttentionResult {
     int64_t n;
     double seconds, tflops, max_rel_err;
@@ -367,7 +353,7 @@ int main(int argc, char** argv) {
                     info.multiprocessors, double(info.memory_bytes) / (1 << 30), runtime, driver);
         tdm::cuda::Stream stream;
 
-        const double bw = measure_copy_bandwidth(stream.get());
+        const double bw = copy_bandwidth(stream.get());
         out["copy_bandwidth_gbs"] = bw / 1e9;
         std::printf("device-to-device copy: %.0f GB/s (bytes read + written, 2 GiB, median of 20)\n",
                     bw / 1e9);

@@ -25,6 +25,7 @@
 #include <cstdint>
 
 #include "attention/cuda_attention_tile.cuh"
+#include "attention/cuda_flash_math.cuh"
 
 namespace tdm::cuda::flash {
 
@@ -55,17 +56,6 @@ struct Config {
     static constexpr size_t kBytes =
         kQBytes + size_t(2 * kStages) * kTileElems * sizeof(__nv_bfloat16);
 };
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: 2 ulp, exp2(-inf) = 0
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
 
 // d (16x8, f32) += a (16x16, bf16, row-major) * b (16x8, bf16, column-major).
 __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,

@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "attention/cuda_attention_tile.cuh"
+#include "attention/cuda_flash_math.cuh"
 #include "attention/cuda_wgmma.cuh"
 
 namespace tdm::cuda::flash_wg {
@@ -58,16 +59,8 @@ struct Config {
     static constexpr size_t kSmemBytes = 1024 + kQBytes + 2 * kStages * kTileBytes + kBarrierBytes;
 };
 
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: 2 ulp, exp2(-inf) = 0
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
+using flash::fast_exp2;
+using flash::pack_bf16;
 
 // S = Q K^T for one 64-row warpgroup and a 128-key tile: D / 16 k-steps, Q and K both K-major.
 template <int D>

@@ -127,6 +127,23 @@ __global__ void __launch_bounds__(kThreads) xattn_onepass_kernel(estimate::Score
 // Scratch budget of one launch; longer prompts run several interleaved launches.
 constexpr size_t kScratchBytes = size_t(512) << 20;
 
+// Both engines' launches: `tiles` row tiles of `per_tile` scratch bytes each, split into as few
+// interleaved launches as keep the scratch within kScratchBytes. Sizes the scratch, sets
+// `launches`, then calls launch(l, mine) for launch l, which owns the `mine` tiles l,
+// l + launches, ...
+template <class Launch>
+void for_each_launch(int64_t tiles, size_t per_tile, DeviceBuffer& scratch, int32_t& launches,
+                     Launch&& launch) {
+    const int64_t fit = std::max<int64_t>(1, int64_t(kScratchBytes / per_tile));
+    launches = int32_t((tiles + fit - 1) / fit);
+    const int64_t per_launch = (tiles + launches - 1) / launches;
+    ensure(scratch, size_t(per_launch) * per_tile);
+    for (int32_t l = 0; l < launches; ++l) {
+        const int64_t mine = (tiles - l + launches - 1) / launches;
+        if (mine > 0) launch(l, mine);
+    }
+}
+
 template <int D, class KT>
 void launch_onepass(const estimate::ScoreArgs& a, OnePassArgs o, int heads, DeviceBuffer& scratch,
                     cudaStream_t s) {
@@ -135,18 +152,12 @@ void launch_onepass(const estimate::ScoreArgs& a, OnePassArgs o, int heads, Devi
     TDM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     const int64_t tiles = (a.rows + kTileRows - 1) / kTileRows;
     const size_t per_tile = size_t(heads) * kTileRows * size_t(o.segs) * sizeof(float);
-    const int64_t fit = std::max<int64_t>(1, int64_t(kScratchBytes / per_tile));
-    o.launches = int32_t((tiles + fit - 1) / fit);
-    const int64_t per_launch = (tiles + o.launches - 1) / o.launches;
-    ensure(scratch, size_t(per_launch) * per_tile);
-    o.scratch = scratch.as<float>();
-    for (int32_t l = 0; l < o.launches; ++l) {
+    for_each_launch(tiles, per_tile, scratch, o.launches, [&](int32_t l, int64_t mine) {
         o.launch = l;
-        const int64_t mine = (tiles - l + o.launches - 1) / o.launches;  // tiles l, l + launches, ..
-        if (mine <= 0) continue;
+        o.scratch = scratch.as<float>();
         kernel<<<dim3(unsigned(mine), unsigned(heads)), kThreads, smem, s>>>(a, o);
         TDM_CUDA_CHECK_LAUNCH("xattn_onepass_kernel");
-    }
+    });
 }
 
 // The same pass with the products on the wgmma engine: 128-column tiles, the same scratch rows
@@ -187,19 +198,13 @@ void launch_onepass_wgmma(const estimate::ScoreArgs& a, const OnePassArgs& o, in
 
     const int64_t tiles = (a.rows + xattn_wg::kRows - 1) / xattn_wg::kRows;
     const size_t per_tile = size_t(heads) * xattn_wg::kRows * size_t(o.segs) * sizeof(float);
-    const int64_t fit = std::max<int64_t>(1, int64_t(kScratchBytes / per_tile));
-    w.launches = int32_t((tiles + fit - 1) / fit);
-    const int64_t per_launch = (tiles + w.launches - 1) / w.launches;
-    ensure(scratch, size_t(per_launch) * per_tile);
-    w.scratch = scratch.as<float>();
-    for (int32_t l = 0; l < w.launches; ++l) {
+    for_each_launch(tiles, per_tile, scratch, w.launches, [&](int32_t l, int64_t mine) {
         w.launch = l;
-        const int64_t mine = (tiles - l + w.launches - 1) / w.launches;
-        if (mine <= 0) continue;
+        w.scratch = scratch.as<float>();
         kernel<<<dim3(unsigned(mine), unsigned(heads)), xattn_wg::kThreads, smem, s>>>(
             w, q_map, k_floor, k_ceil);
         TDM_CUDA_CHECK_LAUNCH("xattn_wgmma_kernel");
-    }
+    });
 }
 
 // Whether the wgmma engine takes this call (see XAttentionParams::wgmma).
