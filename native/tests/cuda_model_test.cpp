@@ -170,7 +170,7 @@ TEST_P(CudaGoldenTest, TruncateThenRedoEqualsOriginal) {
 
 // Prefill passes of 2..16 rows (SessionConfig::prefill_chunk; the multi-row passes of speculative
 // verification and catch-ups) run every projection on the GEMV kernels - the tensor-core tiles
-// kernel past 4 rows - while one whole-prompt pass (17+ rows) runs on cuBLAS: every row's logits
+// kernel from 3 rows - while one whole-prompt pass (17+ rows) runs on cuBLAS: every row's logits
 // agree with the whole pass to the engine's self tolerance and with the CPU engine's to the
 // log-probability tolerance.
 TEST_P(CudaGoldenTest, PrefillInPassesOfTwoToSixteenRowsEqualsOnePassAndTheCpu) {
