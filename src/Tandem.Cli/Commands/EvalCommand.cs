@@ -29,6 +29,8 @@ internal static class EvalCommand
     private static readonly OptionSpec EadThresholds = new("--ead-thresholds", "LIST",
         "EAD sweep on the 5-token mean entropy in bits, comma-separated (default: " +
         string.Join(",", EvalMethods.DefaultEadThresholdsBelowTop.Select(Text)) + ",log2 V; log2 V = small only)");
+    private static readonly OptionSpec EadRegenerate = new("--ead-regenerate", null,
+        "EAD drops the small token that triggered a switch and the large model writes that position (default: the paper's rule, keep it)");
     private static readonly OptionSpec Seed = new("--seed", "S", "seed of speculative-sampled (temperature 1); problem i uses S + i (default: 0)");
     private static readonly OptionSpec OutDir = new("--out-dir", "DIR", $"where the PNG plots go (default: ./{DefaultOutDir})");
 
@@ -36,7 +38,7 @@ internal static class EvalCommand
         new CommandSpec("eval",
             "Run every decoding method of a model pair on a held-out set: accuracy, tokens/s, large-model share, acceptance; " +
             "LogTokU reliability AUROC (small model's greedy answers) against entropy and max-probability; PNG plots.",
-            [PairArguments.Small, PairArguments.Large, File, Limit, MaxTokens, Draft, RStitchThresholds, EadThresholds, Seed, OutDir,
+            [PairArguments.Small, PairArguments.Large, File, Limit, MaxTokens, Draft, RStitchThresholds, EadThresholds, EadRegenerate, Seed, OutDir,
              ModelArguments.Device, ModelArguments.Threads, ModelArguments.Json]),
         Execute);
 
@@ -49,6 +51,7 @@ internal static class EvalCommand
         ulong seed = args.UInt64(Seed.Name, 0);
         float[]? rstitch = Thresholds(args, RStitchThresholds);
         float[]? ead = Thresholds(args, EadThresholds);
+        bool eadRegenerate = args.Flag(EadRegenerate.Name);
         bool json = args.Flag(ModelArguments.Json.Name);
         string outDir = args.Optional(OutDir.Name) ?? DefaultOutDir;
 
@@ -77,7 +80,8 @@ internal static class EvalCommand
         using var smallModel = small;
         using var largeModel = large;
         using var pair = ModelPair.Create(small, large);
-        var methods = EvalMethods.All(rstitch ?? EvalMethods.DefaultRStitchThresholds, ead ?? EvalMethods.EadThresholds(small.Info.VocabSize), draft);
+        var methods = EvalMethods.All(rstitch ?? EvalMethods.DefaultRStitchThresholds, ead ?? EvalMethods.EadThresholds(small.Info.VocabSize), draft,
+            eadRegenerate);
 
         var runner = new MethodRunner(pair, maxTokens, seed);
         var bar = new ProgressBar(context.Error, context.Environment.StderrIsTerminal, methods.Count * problems.Count);

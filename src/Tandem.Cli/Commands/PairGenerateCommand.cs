@@ -49,6 +49,8 @@ internal static class PairGenerateCommand
         "pair, rstitch: normalized entropy (above T is uncertain), max probability (below T) or LogTokU EU (above T) (default: entropy)");
     private static readonly OptionSpec Window = new("--window", "W", $"pair, ead: rolling window in tokens (default: {WindowedEntropyPolicy.DefaultWindow})");
     private static readonly OptionSpec MinLarge = new("--min-large", "N", "pair, ead: tokens the large model writes before it may hand back (default: 1)");
+    private static readonly OptionSpec Regenerate = new("--regenerate", null,
+        "pair, ead: drop the small token that triggered a switch and let the large model write that position (default: keep it)");
     private static readonly OptionSpec Draft = new("--draft", "N", "pair, speculative: draft tokens per verification (default: 4)");
     private static readonly OptionSpec AdaptiveDraft = new("--adaptive-draft", null,
         "pair, speculative: grow the draft after a full accept, shrink it after an early reject");
@@ -57,7 +59,7 @@ internal static class PairGenerateCommand
 
     /// <summary>The options the pair path adds to <c>generate</c>'s.</summary>
     public static readonly OptionSpec[] Options =
-        [PairArguments.Small, PairArguments.Large, Mode, Threshold, SignalOption, Window, MinLarge, Draft, AdaptiveDraft, DraftConfidence];
+        [PairArguments.Small, PairArguments.Large, Mode, Threshold, SignalOption, Window, MinLarge, Regenerate, Draft, AdaptiveDraft, DraftConfidence];
 
     // The generate options that apply to a pair as to one model; any other (e.g. a prefill knob of one session) is a
     // usage error in pair mode, named.
@@ -112,6 +114,7 @@ internal static class PairGenerateCommand
         float? threshold = args.Optional(Threshold.Name) is null ? null : args.Single(Threshold.Name, 0f);
         int window = args.Int32(Window.Name, WindowedEntropyPolicy.DefaultWindow);
         int minLarge = args.Int32(MinLarge.Name, 1);
+        bool regenerate = args.Flag(Regenerate.Name);
         bool json = args.Flag("--json");
         bool showUncertainty = args.Flag("--show-uncertainty") && !json;
         RequireModeOptions(args, mode);
@@ -126,7 +129,7 @@ internal static class PairGenerateCommand
         {
             throw new ArgumentException("--prompt is empty");
         }
-        options = options with { Policy = Policy(mode, signal, threshold, window, minLarge) };
+        options = options with { Policy = Policy(mode, signal, threshold, window, minLarge, regenerate) };
         options.Validate();
         var (smallPath, largePath) = PairArguments.Folders(args);
 
@@ -192,7 +195,7 @@ internal static class PairGenerateCommand
     public static string ModeName(PairMode mode) => Modes.First(m => m.Value == mode).Key;
 
     /// <summary>The routing policy the options describe; null for the modes that do not route.</summary>
-    private static IRoutingPolicy? Policy(PairMode mode, Signal signal, float? threshold, int window, int minLarge) => mode switch
+    private static IRoutingPolicy? Policy(PairMode mode, Signal signal, float? threshold, int window, int minLarge, bool regenerate) => mode switch
     {
         PairMode.RStitch => signal switch
         {
@@ -200,11 +203,11 @@ internal static class PairGenerateCommand
             Signal.MaxProb => new ConfidencePolicy(threshold ?? throw new ArgumentException("--signal maxprob needs --threshold T (a probability)")),
             _ => new EvidencePolicy(threshold ?? throw new ArgumentException("--signal eu needs --threshold T (EU is in (0, 1])")),
         },
-        PairMode.Ead => Ead(threshold ?? WindowedEntropyPolicy.DefaultTau, window, minLarge),
+        PairMode.Ead => Ead(threshold ?? WindowedEntropyPolicy.DefaultTau, window, minLarge, regenerate),
         _ => null,
     };
 
-    private static WindowedEntropyPolicy Ead(float tau, int window, int minLarge)
+    private static WindowedEntropyPolicy Ead(float tau, int window, int minLarge, bool regenerate)
     {
         if (window < 1)
         {
@@ -214,7 +217,7 @@ internal static class PairGenerateCommand
         {
             throw new ArgumentException($"--min-large must be at least 1, not {minLarge}");
         }
-        return new WindowedEntropyPolicy(tau, window, minLarge);
+        return new WindowedEntropyPolicy(tau, window, minLarge, regenerate);
     }
 
     /// <summary>An option of one mode given with another is a usage error, not silently ignored.</summary>
@@ -226,6 +229,7 @@ internal static class PairGenerateCommand
             (SignalOption, [PairMode.RStitch]),
             (Window, [PairMode.Ead]),
             (MinLarge, [PairMode.Ead]),
+            (Regenerate, [PairMode.Ead]),
             (Draft, [PairMode.Speculative]),
             (AdaptiveDraft, [PairMode.Speculative]),
             (DraftConfidence, [PairMode.Speculative]),

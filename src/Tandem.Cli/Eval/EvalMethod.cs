@@ -21,7 +21,9 @@ internal sealed record EvalMethod(string Name, float? Threshold, PairOptions Opt
 /// R-Stitch on normalized entropy H / ln V in [0, 1]: 0 sends every token to the large model (large-only apart from
 /// the rare token of exactly zero entropy), 1 never does (small-only).
 /// EAD on the rolling mean of the entropy in bits over 5 tokens, in [0, log2 V]: 0 hands over to the large model
-/// after the first small token, log2 V never does (small-only).
+/// after the first small token, log2 V never does (small-only). EAD keeps the small token that triggered a switch (the
+/// paper's rule, ALGORITHMS.md 7.2) unless <c>eadRegenerate</c> asks for the knob that drops it and lets the large model
+/// write that position, as R-Stitch does.
 /// </remarks>
 internal static class EvalMethods
 {
@@ -35,7 +37,8 @@ internal static class EvalMethods
     public static float[] EadThresholds(int vocabSize) =>
         [.. DefaultEadThresholdsBelowTop, MathF.Ceiling(MathF.Log2(vocabSize) * 1000f) / 1000f];
 
-    public static IReadOnlyList<EvalMethod> All(IReadOnlyList<float> rstitch, IReadOnlyList<float> ead, int draftLength)
+    public static IReadOnlyList<EvalMethod> All(IReadOnlyList<float> rstitch, IReadOnlyList<float> ead, int draftLength,
+        bool eadRegenerate = false)
     {
         var greedy = new PairOptions(Temperature: 0f);
         var methods = new List<EvalMethod>
@@ -48,7 +51,7 @@ internal static class EvalMethods
         methods.AddRange(rstitch.Select(t => new EvalMethod("rstitch", t,
             greedy with { Mode = PairMode.RStitch, Policy = new EntropyThresholdPolicy(t) })));
         methods.AddRange(ead.Select(t => new EvalMethod("ead", t,
-            greedy with { Mode = PairMode.Ead, Policy = new WindowedEntropyPolicy(t) })));
+            greedy with { Mode = PairMode.Ead, Policy = new WindowedEntropyPolicy(t, regenerateOnSwitch: eadRegenerate) })));
         return methods;
     }
 }

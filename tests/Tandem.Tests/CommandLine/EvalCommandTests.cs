@@ -103,6 +103,30 @@ public sealed class EvalCommandTests
         Assert.That(result.Out.TrimEnd('\n'), Does.Not.Contain("\n"), "one line");
     }
 
+    /// <summary>
+    /// At threshold 0 every positive window mean switches to the large model and none hands back. EAD's rule keeps the
+    /// small token that triggered the switch, so the small model still writes each answer's first token; with
+    /// <c>--ead-regenerate</c> that token is dropped and the large model writes every token (the fixtures' random
+    /// weights never give a distribution of zero entropy).
+    /// </summary>
+    [Test]
+    public void Ead_regenerate_lets_the_large_model_write_the_token_that_triggered_the_switch()
+    {
+        double EadAtZero(params string[] args)
+        {
+            var result = Eval(["--json", .. args]);
+            Assert.That(result.ExitCode, Is.Zero, result.ToString());
+            using var json = JsonDocument.Parse(result.Out);
+            var ead = json.RootElement.GetProperty("methods").EnumerateArray()
+                .First(m => m.GetProperty("name").GetString() == "ead");
+            Assert.That(ead.GetProperty("threshold").GetDouble(), Is.EqualTo(0.0));
+            return ead.GetProperty("large_share").GetDouble();
+        }
+
+        Assert.That(EadAtZero(), Is.LessThan(1.0), "the paper's rule: the triggering small token stays");
+        Assert.That(EadAtZero("--ead-regenerate"), Is.EqualTo(1.0), "regenerated: the large model writes every token");
+    }
+
     [Test]
     public void Writes_the_four_plots_as_non_empty_png_files_and_prints_a_table()
     {

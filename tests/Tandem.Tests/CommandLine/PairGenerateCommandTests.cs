@@ -110,6 +110,38 @@ public sealed class PairGenerateCommandTests
         Assert.That(small, Is.EqualTo(single), "the pair's small-only mode decodes as the model alone");
     }
 
+    /// <summary>
+    /// EAD at threshold 0 switches at the first token of positive entropy (every token of these random weights) and
+    /// never hands back: the paper's rule keeps that first small token; <c>--regenerate</c> drops it (outcome
+    /// "discarded") and the large model writes that position, and with it every committed token.
+    /// </summary>
+    [Test]
+    public void Ead_regenerate_discards_the_small_token_that_triggered_the_switch()
+    {
+        string[] common = ["--mode", "ead", "--threshold", "0", "--prompt", "The quick brown fox", "--max-tokens", "5", "--json"];
+        JsonElement[] Run(params string[] extra)
+        {
+            var result = Pair([.. common, .. extra]);
+            Assert.That(result.ExitCode, Is.Zero, result.ToString());
+            using var json = JsonDocument.Parse(result.Out);
+            return [.. Tokens(json.RootElement).Select(t => t.Clone())];
+        }
+        static string Model(JsonElement t) => t.GetProperty("model").GetString()!;
+        static string Outcome(JsonElement t) => t.GetProperty("outcome").GetString()!;
+
+        var kept = Run();
+        Assert.That(kept.Any(t => Outcome(t) == "discarded"), Is.False);
+        Assert.That(Model(kept[0]), Is.EqualTo("small"), "the triggering token stays");
+        Assert.That(kept.Skip(1).All(t => Model(t) == "large"), Is.True);
+
+        var regenerated = Run("--regenerate");
+        Assert.That(Outcome(regenerated[0]), Is.EqualTo("discarded"));
+        Assert.That(Model(regenerated[0]), Is.EqualTo("small"));
+        var committed = regenerated.Where(t => Outcome(t) != "discarded").ToArray();
+        Assert.That(committed, Has.Length.EqualTo(5));
+        Assert.That(committed.All(t => Model(t) == "large"), Is.True, "the large model writes every committed token");
+    }
+
     [Test]
     public void Show_uncertainty_marks_who_wrote_each_token_without_a_terminal()
     {
@@ -141,6 +173,7 @@ public sealed class PairGenerateCommandTests
         yield return Case("unknown mode", "generate", "--prompt", "p", "--mode", "fast");
         yield return Case("unknown signal", "generate", "--prompt", "p", "--signal", "vibes");
         yield return Case("window with rstitch", "generate", "--prompt", "p", "--mode", "rstitch", "--window", "3");
+        yield return Case("regenerate with rstitch", "generate", "--prompt", "p", "--mode", "rstitch", "--regenerate");
         yield return Case("draft with ead", "generate", "--prompt", "p", "--mode", "ead", "--draft", "3");
         yield return Case("threshold with speculative", "generate", "--prompt", "p", "--mode", "speculative", "--threshold", "0.1");
         yield return Case("signal with ead", "generate", "--prompt", "p", "--mode", "ead", "--signal", "eu");
@@ -207,6 +240,7 @@ public sealed class PairGenerateCommandTests
         var help = CliRunner.Run("generate", "--help");
         Assert.That(help.ExitCode, Is.Zero);
         Assert.That(help.Out, Does.Contain("--small DIR").And.Contain("--large DIR").And.Contain("--mode large|small|speculative|rstitch|ead")
-            .And.Contain("--threshold T").And.Contain("--window W").And.Contain("--draft N").And.Contain("[--model DIR]"));
+            .And.Contain("--threshold T").And.Contain("--window W").And.Contain("--regenerate").And.Contain("--draft N")
+            .And.Contain("[--model DIR]"));
     }
 }
