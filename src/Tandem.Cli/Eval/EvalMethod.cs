@@ -9,6 +9,9 @@ namespace Tandem.Cli.Eval;
 internal sealed record EvalMethod(string Name, float? Threshold, PairOptions Options)
 {
     public string Label => Threshold is { } t ? string.Create(CultureInfo.InvariantCulture, $"{Name} {t:0.###}") : Name;
+
+    /// <summary>Whether this is an EAD row that drops the triggering small token (<c>--ead-regenerate</c>).</summary>
+    public bool RegeneratesOnSwitch => Options.Policy is WindowedEntropyPolicy { RegenerateOnSwitch: true };
 }
 
 /// <summary>

@@ -78,7 +78,9 @@ internal static class EvalPlots
         double[] shares = [.. ead.Select(r => r.LargeShare * 100)];
         double[] scores = [.. ead.Select(r => r.Accuracy * 100)];
         var series = plot.Add.Scatter(shares, scores);
-        series.LegendText = "EAD (label: tau, bits)";
+        series.LegendText = ead.Any(r => r.Method.RegeneratesOnSwitch)
+            ? "EAD, regenerate on switch (label: tau, bits)"
+            : "EAD (label: tau, bits)";
         series.Color = Colors.Green;
         series.MarkerSize = 8;
         foreach (var row in ead)

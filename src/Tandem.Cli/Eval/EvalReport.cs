@@ -63,6 +63,10 @@ internal static class EvalReport
         }
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{problems} problems; tokens/s = committed tokens / wall time, prompt prefill included; greedy except speculative-sampled (temperature 1)"));
+        if (results.Any(r => r.Method.RegeneratesOnSwitch))
+        {
+            output.WriteLine("ead: regenerate on switch (the small token that triggered a switch is dropped; the large model writes that position)");
+        }
     }
 
     public static void WriteReliability(TextWriter output, ReliabilityAurocs aurocs, string source, int wrong, int total)

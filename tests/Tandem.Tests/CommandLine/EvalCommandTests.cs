@@ -125,6 +125,8 @@ public sealed class EvalCommandTests
 
         Assert.That(EadAtZero(), Is.LessThan(1.0), "the paper's rule: the triggering small token stays");
         Assert.That(EadAtZero("--ead-regenerate"), Is.EqualTo(1.0), "regenerated: the large model writes every token");
+        Assert.That(Eval("--ead-regenerate").Out, Does.Contain("ead: regenerate on switch"), "the table says which EAD it ran");
+        Assert.That(Eval().Out, Does.Not.Contain("regenerate on switch"));
     }
 
     [Test]
