@@ -29,12 +29,8 @@ std::vector<float> bench_logits(int64_t std_x10) {
 }
 
 tdm_sampler_options bench_options(const benchmark::State& state) {
-    tdm_sampler_options o = default_sampler_options();
-    o.temperature = 1.0f;
-    o.top_k = static_cast<int32_t>(state.range(1));
-    o.top_p = static_cast<float>(state.range(2)) / 100.0f;
-    o.seed = 99;
-    return o;
+    return sampler_options(1.0f, static_cast<int32_t>(state.range(1)),
+                           static_cast<float>(state.range(2)) / 100.0f, 99);
 }
 
 void BM_SamplerSample(benchmark::State& state) {

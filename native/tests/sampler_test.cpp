@@ -25,16 +25,6 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 uint64_t fresh_seed() { return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}(); }
 
-tdm_sampler_options make_options(float temperature, int32_t top_k = 0, float top_p = 1.0f,
-                                 uint64_t seed = 0) {
-    tdm_sampler_options o = default_sampler_options();
-    o.temperature = temperature;
-    o.top_k = top_k;
-    o.top_p = top_p;
-    o.seed = seed;
-    return o;
-}
-
 int32_t draw(Sampler& s, const std::vector<float>& z) {
     return s.sample(z.data(), static_cast<int64_t>(z.size()));
 }
@@ -190,7 +180,7 @@ TEST(Sampler, MatchesVectors) {
         SCOPED_TRACE(c.at("name").get<std::string>());
         const std::vector<float> z = test::case_logits(c);
         const auto& o = c.at("options");
-        Sampler sampler(make_options(test::json_float(o.at("temperature")), o.at("top_k").get<int32_t>(),
+        Sampler sampler(sampler_options(test::json_float(o.at("temperature")), o.at("top_k").get<int32_t>(),
                                      test::json_float(o.at("top_p")), o.at("seed").get<uint64_t>()));
         std::vector<int32_t> got;
         for (size_t i = 0; i < c.at("tokens").size(); ++i) got.push_back(draw(sampler, z));
@@ -214,7 +204,7 @@ TEST(Sampler, MatchesFullSortReferenceOnFreshInputsAtRaggedSizes) {
                 if (gen() % 5 == 0) z[i] = kNegInf;
             const int32_t k_choices[] = {0, 1, 2, 10, 64, 100, static_cast<int32_t>(vocab) - 1,
                                          static_cast<int32_t>(vocab), static_cast<int32_t>(vocab) + 3};
-            tdm_sampler_options o = make_options(temperatures[gen() % std::size(temperatures)],
+            tdm_sampler_options o = sampler_options(temperatures[gen() % std::size(temperatures)],
                                                  std::max(0, k_choices[gen() % std::size(k_choices)]),
                                                  top_ps[gen() % std::size(top_ps)], gen());
             SCOPED_TRACE("vocab=" + std::to_string(vocab) + " T=" + std::to_string(o.temperature) +
@@ -335,7 +325,7 @@ TEST(Sampler, BucketedRankingMatchesFullSortBitForBit) {
             const std::vector<float> z = tricky_logits(shape, vocab, gen);
             const auto v = static_cast<int32_t>(vocab);
             const int32_t k_choices[] = {0, 0, 1, 2, 50, 64, v / 3, v / 2 + 1, v - 1, v, v + 5};
-            const tdm_sampler_options o = make_options(temperatures[gen() % std::size(temperatures)],
+            const tdm_sampler_options o = sampler_options(temperatures[gen() % std::size(temperatures)],
                                                        std::max(0, k_choices[gen() % std::size(k_choices)]),
                                                        top_ps[gen() % std::size(top_ps)], gen());
             SCOPED_TRACE("vocab=" + std::to_string(vocab) + " shape=" + std::to_string(shape) +
@@ -368,9 +358,9 @@ TEST(Sampler, FlatLargeVocabularyMatchesFullSort) {
         std::vector<float> z(vocab);
         for (float& x : z) x = normal(gen);
         for (const tdm_sampler_options& o :
-             {make_options(1.0f, 0, 1.0f, gen()), make_options(1.0f, 0, 0.9f, gen()),
-              make_options(1.0f, 50, 1.0f, gen()), make_options(1.0f, 50, 0.9f, gen()),
-              make_options(3.0f, 20000, 0.97f, gen()), make_options(1.0f, 0, 0.02f, gen())}) {
+             {sampler_options(1.0f, 0, 1.0f, gen()), sampler_options(1.0f, 0, 0.9f, gen()),
+              sampler_options(1.0f, 50, 1.0f, gen()), sampler_options(1.0f, 50, 0.9f, gen()),
+              sampler_options(3.0f, 20000, 0.97f, gen()), sampler_options(1.0f, 0, 0.02f, gen())}) {
             SCOPED_TRACE("spread=" + std::to_string(spread) + " top_k=" + std::to_string(o.top_k) +
                          " top_p=" + std::to_string(o.top_p));
             const FullSortSpec spec(z, o);
@@ -391,8 +381,9 @@ TEST(Sampler, ScratchDoesNotLeakBetweenCalls) {
     const uint64_t seed = fresh_seed();
     SCOPED_TRACE("seed=" + std::to_string(seed));
     std::mt19937_64 gen(seed);
-    for (const tdm_sampler_options& o : {make_options(0.8f, 0, 0.95f, gen()), make_options(1.3f, 40, 1.0f, gen()),
-                                         make_options(1.0f, 300, 0.8f, gen())}) {
+    for (const tdm_sampler_options& o : {sampler_options(0.8f, 0, 0.95f, gen()),
+                                         sampler_options(1.3f, 40, 1.0f, gen()),
+                                         sampler_options(1.0f, 300, 0.8f, gen())}) {
         SCOPED_TRACE("top_k=" + std::to_string(o.top_k) + " top_p=" + std::to_string(o.top_p));
         Sampler sampler(o);
         Rng reference_rng(o.seed);
@@ -417,8 +408,8 @@ TEST(Sampler, DeterministicForASeed) {
     std::normal_distribution<float> normal(0.0f, 2.0f);
     std::vector<float> z(777);
     for (float& v : z) v = normal(gen);
-    Sampler a(make_options(0.9f, 0, 0.95f, seed)), b(make_options(0.9f, 0, 0.95f, seed));
-    Sampler c(make_options(0.9f, 0, 0.95f, seed + 1));
+    Sampler a(sampler_options(0.9f, 0, 0.95f, seed)), b(sampler_options(0.9f, 0, 0.95f, seed));
+    Sampler c(sampler_options(0.9f, 0, 0.95f, seed + 1));
     int differs = 0;
     for (int i = 0; i < 200; ++i) {
         const int32_t t = draw(a, z);
@@ -430,8 +421,8 @@ TEST(Sampler, DeterministicForASeed) {
 
 TEST(Sampler, DrawsExactlyOneUniformPerTokenAndNoneWhenGreedy) {
     std::vector<float> z = {0.3f, -1.0f, 2.0f, 2.0f, kNegInf, 0.0f, 1.5f};
-    for (const tdm_sampler_options& o : {make_options(1.0f, 0, 1.0f, 9), make_options(0.6f, 3, 1.0f, 9),
-                                         make_options(1.4f, 0, 0.5f, 9), make_options(1.0f, 2, 0.3f, 9)}) {
+    for (const tdm_sampler_options& o : {sampler_options(1.0f, 0, 1.0f, 9), sampler_options(0.6f, 3, 1.0f, 9),
+                                         sampler_options(1.4f, 0, 0.5f, 9), sampler_options(1.0f, 2, 0.3f, 9)}) {
         Sampler sampler(o);
         Rng expected(9);
         for (int i = 0; i < 25; ++i) {
@@ -440,7 +431,7 @@ TEST(Sampler, DrawsExactlyOneUniformPerTokenAndNoneWhenGreedy) {
         }
         EXPECT_TRUE(sampler.rng() == expected);
     }
-    Sampler greedy(make_options(0.0f, 0, 1.0f, 9));
+    Sampler greedy(sampler_options(0.0f, 0, 1.0f, 9));
     for (int i = 0; i < 25; ++i) EXPECT_EQ(draw(greedy, z), 2);  // tie 2/3: the lower id
     EXPECT_TRUE(greedy.rng() == Rng(9));
 }
@@ -470,11 +461,11 @@ void expect_frequencies_match(Sampler& sampler, const std::vector<float>& z,
 
 TEST(Sampler, FrequenciesMatchSoftmax) {
     const std::vector<float> z = {1.0f, 0.2f, -0.5f, 2.0f, 0.0f, -1.5f};
-    Sampler plain(make_options(0.8f, 0, 1.0f, 12345));
+    Sampler plain(sampler_options(0.8f, 0, 1.0f, 12345));
     expect_frequencies_match(plain, z, reference_distribution(z, 0.8f, 0, 1.0f), 20.52);  // 5 dof
-    Sampler top_k(make_options(1.3f, 3, 1.0f, 777));
+    Sampler top_k(sampler_options(1.3f, 3, 1.0f, 777));
     expect_frequencies_match(top_k, z, reference_distribution(z, 1.3f, 3, 1.0f), 13.82);  // 2 dof
-    Sampler top_p(make_options(1.0f, 0, 0.8f, 4242));
+    Sampler top_p(sampler_options(1.0f, 0, 0.8f, 4242));
     const auto nucleus = reference_distribution(z, 1.0f, 0, 0.8f);
     ASSERT_EQ(std::count_if(nucleus.begin(), nucleus.end(), [](long double v) { return v > 0; }), 3);
     expect_frequencies_match(top_p, z, nucleus, 13.82);  // 2 dof
@@ -489,8 +480,8 @@ TEST(Sampler, TopK1AndTinyTopPAreGreedy) {
         std::vector<float> z(static_cast<size_t>(vocab));
         for (float& v : z) v = normal(gen);
         const int32_t best = argmax_token(z.data(), vocab);
-        Sampler top_k(make_options(1.7f, 1, 1.0f, gen()));
-        Sampler top_p(make_options(2.5f, 0, 1e-7f, gen()));
+        Sampler top_k(sampler_options(1.7f, 1, 1.0f, gen()));
+        Sampler top_p(sampler_options(2.5f, 0, 1e-7f, gen()));
         for (int i = 0; i < 50; ++i) {
             EXPECT_EQ(draw(top_k, z), best);
             EXPECT_EQ(draw(top_p, z), best);
@@ -500,7 +491,7 @@ TEST(Sampler, TopK1AndTinyTopPAreGreedy) {
 
 TEST(Sampler, TopKBoundaryTiesKeepTheLowerIds) {
     const std::vector<float> z = {0.0f, 3.0f, 3.0f, 3.0f, 1.0f};
-    Sampler sampler(make_options(1.0f, 2, 1.0f, 31));
+    Sampler sampler(sampler_options(1.0f, 2, 1.0f, 31));
     int seen[5] = {};
     for (int i = 0; i < 2000; ++i) ++seen[draw(sampler, z)];
     EXPECT_EQ(seen[0] + seen[3] + seen[4], 0);
@@ -508,13 +499,13 @@ TEST(Sampler, TopKBoundaryTiesKeepTheLowerIds) {
     EXPECT_GT(seen[2], 800);
     // -0.0 and +0.0 tie as well.
     const std::vector<float> zeros = {-0.0f, 0.0f, -1.0f};
-    Sampler first(make_options(1.0f, 1, 1.0f, 3));
+    Sampler first(sampler_options(1.0f, 1, 1.0f, 3));
     for (int i = 0; i < 20; ++i) EXPECT_EQ(draw(first, zeros), 0);
 }
 
 TEST(Sampler, MaskedTokensAreNeverDrawn) {
     const std::vector<float> z = {kNegInf, 0.5f, kNegInf, 0.0f, -0.5f, kNegInf};
-    Sampler sampler(make_options(5.0f, 0, 1.0f, 8));
+    Sampler sampler(sampler_options(5.0f, 0, 1.0f, 8));
     for (int i = 0; i < 3000; ++i) {
         const int32_t t = draw(sampler, z);
         EXPECT_TRUE(t == 1 || t == 3 || t == 4) << t;
@@ -530,7 +521,8 @@ TEST(Sampler, StatsAreTheTemperatureOneStatsWhateverTheOptions) {
     for (float& v : z) v = normal(gen);
     tdm_token_stats want;
     compute_token_stats(z.data(), static_cast<int64_t>(z.size()), 3, &want);
-    for (const tdm_sampler_options& base : {make_options(0.0f), make_options(0.3f, 5), make_options(3.0f, 0, 0.5f)}) {
+    for (const tdm_sampler_options& base :
+         {sampler_options(0.0f), sampler_options(0.3f, 5), sampler_options(3.0f, 0, 0.5f)}) {
         tdm_sampler_options o = base;
         o.stats_top_k = 3;
         Sampler sampler(o);
@@ -540,7 +532,7 @@ TEST(Sampler, StatsAreTheTemperatureOneStatsWhateverTheOptions) {
         EXPECT_EQ(std::memcmp(&got, &want, sizeof got), 0) << "T=" << o.temperature;
     }
     // K is clamped to the vocabulary.
-    tdm_sampler_options o = make_options(1.0f);
+    tdm_sampler_options o = sampler_options(1.0f);
     o.stats_top_k = 2;
     Sampler sampler(o);
     const float single = 0.25f;
@@ -557,8 +549,9 @@ TEST(Sampler, ProbabilitiesSumToOneOverTheKeptSet) {
     std::normal_distribution<float> normal(0.0f, 3.0f);
     std::vector<float> z(2049);
     for (float& v : z) v = normal(gen);
-    for (const tdm_sampler_options& o : {make_options(0.7f), make_options(1.2f, 40), make_options(1.0f, 0, 0.9f),
-                                         make_options(0.9f, 100, 0.8f), make_options(0.0f)}) {
+    for (const tdm_sampler_options& o : {sampler_options(0.7f), sampler_options(1.2f, 40),
+                                         sampler_options(1.0f, 0, 0.9f),
+                                         sampler_options(0.9f, 100, 0.8f), sampler_options(0.0f)}) {
         Sampler sampler(o);
         std::vector<float> p(z.size());
         sampler.probabilities(z.data(), static_cast<int64_t>(z.size()), p.data());
@@ -578,21 +571,21 @@ TEST(Sampler, ProbabilitiesSumToOneOverTheKeptSet) {
 TEST(Sampler, RejectsInvalidOptions) {
     const float nan = std::numeric_limits<float>::quiet_NaN();
     const float inf = std::numeric_limits<float>::infinity();
-    expect_invalid([&] { Sampler s(make_options(nan)); }, {"temperature", "nan"});
-    expect_invalid([&] { Sampler s(make_options(-0.5f)); }, {"temperature", "-0.5"});
-    expect_invalid([&] { Sampler s(make_options(inf)); }, {"temperature", "inf"});
-    expect_invalid([&] { Sampler s(make_options(1.0f, -1)); }, {"top_k", "-1"});
-    expect_invalid([&] { Sampler s(make_options(1.0f, 0, 0.0f)); }, {"top_p", "got 0"});
-    expect_invalid([&] { Sampler s(make_options(1.0f, 0, 1.5f)); }, {"top_p", "1.5"});
-    expect_invalid([&] { Sampler s(make_options(1.0f, 0, -0.25f)); }, {"top_p", "-0.25"});
-    expect_invalid([&] { Sampler s(make_options(1.0f, 0, nan)); }, {"top_p", "nan"});
-    tdm_sampler_options o = make_options(1.0f);
+    expect_invalid([&] { Sampler s(sampler_options(nan)); }, {"temperature", "nan"});
+    expect_invalid([&] { Sampler s(sampler_options(-0.5f)); }, {"temperature", "-0.5"});
+    expect_invalid([&] { Sampler s(sampler_options(inf)); }, {"temperature", "inf"});
+    expect_invalid([&] { Sampler s(sampler_options(1.0f, -1)); }, {"top_k", "-1"});
+    expect_invalid([&] { Sampler s(sampler_options(1.0f, 0, 0.0f)); }, {"top_p", "got 0"});
+    expect_invalid([&] { Sampler s(sampler_options(1.0f, 0, 1.5f)); }, {"top_p", "1.5"});
+    expect_invalid([&] { Sampler s(sampler_options(1.0f, 0, -0.25f)); }, {"top_p", "-0.25"});
+    expect_invalid([&] { Sampler s(sampler_options(1.0f, 0, nan)); }, {"top_p", "nan"});
+    tdm_sampler_options o = sampler_options(1.0f);
     o.stats_top_k = 0;
     expect_invalid([&] { Sampler s(o); }, {"stats_top_k", "got 0"});
     o.stats_top_k = TDM_MAX_TOP_K + 1;
     expect_invalid([&] { Sampler s(o); }, {"stats_top_k", "65"});
     // The edges of the valid ranges are accepted.
-    o = make_options(0.0f, 0, 1.0f);
+    o = sampler_options(0.0f, 0, 1.0f);
     o.stats_top_k = TDM_MAX_TOP_K;
     EXPECT_NO_THROW(Sampler{o});
     o.stats_top_k = 1;
@@ -601,8 +594,8 @@ TEST(Sampler, RejectsInvalidOptions) {
 }
 
 TEST(Sampler, RejectsInvalidLogits) {
-    Sampler sampler(make_options(1.0f));
-    Sampler greedy(make_options(0.0f));
+    Sampler sampler(sampler_options(1.0f));
+    Sampler greedy(sampler_options(0.0f));
     std::vector<float> z = {0.0f, 1.0f, std::numeric_limits<float>::quiet_NaN()};
     expect_invalid([&] { draw(sampler, z); }, {"logit[2] is NaN"});
     expect_invalid([&] { draw(greedy, z); }, {"logit[2] is NaN"});

@@ -15,6 +15,7 @@ namespace {
 
 using tdm::Rng;
 using tdm::Sampler;
+using tdm::sampler_options;
 using tdm::VerifyResult;
 
 // Upper critical value of chi-square with df degrees of freedom at one-sided z (Wilson-Hilferty,
@@ -134,26 +135,17 @@ TEST_P(SpeculativeVerifySampled, EmittedTokensAreDistributedAsTheTargetAndAccept
     EXPECT_NEAR(rate, overlap, 5.0 * sigma + 1e-6) << "acceptance vs sum(min(p, q))";
 }
 
-tdm_sampler_options options(float temperature, int32_t top_k, float top_p, uint64_t seed) {
-    tdm_sampler_options o = tdm::default_sampler_options();
-    o.temperature = temperature;
-    o.top_k = top_k;
-    o.top_p = top_p;
-    o.seed = seed;
-    return o;
-}
-
 INSTANTIATE_TEST_SUITE_P(ToyDistributions, SpeculativeVerifySampled,
-                         ::testing::Values(ToyRound{6, options(1.0f, 0, 1.0f, 1)},
-                                           ToyRound{17, options(0.7f, 0, 1.0f, 2)},
-                                           ToyRound{33, options(1.3f, 9, 1.0f, 3)},
-                                           ToyRound{50, options(1.0f, 0, 0.8f, 4)}));
+                         ::testing::Values(ToyRound{6, sampler_options(1.0f, 0, 1.0f, 1)},
+                                           ToyRound{17, sampler_options(0.7f, 0, 1.0f, 2)},
+                                           ToyRound{33, sampler_options(1.3f, 9, 1.0f, 3)},
+                                           ToyRound{50, sampler_options(1.0f, 0, 0.8f, 4)}));
 
 TEST(SpeculativeVerify, IdenticalDistributionsAcceptEverythingAndDrawTheBonusFromTheLastRow) {
     constexpr int V = 9;
     std::mt19937 gen(5);
     const std::vector<float> z = random_logits(gen, V, 1.0f), z_last = random_logits(gen, V, 1.0f);
-    Sampler sampler(options(1.0f, 0, 1.0f, 77));
+    Sampler sampler(sampler_options(1.0f, 0, 1.0f, 77));
     std::vector<float> row(V), last(V);
     sampler.probabilities(z.data(), V, row.data());
     sampler.probabilities(z_last.data(), V, last.data());

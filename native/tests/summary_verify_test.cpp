@@ -27,21 +27,13 @@ namespace {
 using tdm::LogitSummary;
 using tdm::Rng;
 using tdm::Sampler;
+using tdm::sampler_options;
 using tdm::SummaryWarp;
 using tdm::VerifyResult;
 using tdm::WarpedRow;
 using tdm::testing::host_summary;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-tdm_sampler_options options(float temperature, int32_t top_k, float top_p, uint64_t seed) {
-    tdm_sampler_options o = tdm::default_sampler_options();
-    o.temperature = temperature;
-    o.top_k = top_k;
-    o.top_p = top_p;
-    o.seed = seed;
-    return o;
-}
 
 std::string describe(const tdm_sampler_options& o, int64_t V, float scale) {
     return "T=" + std::to_string(o.temperature) + " top_k=" + std::to_string(o.top_k) +
@@ -62,10 +54,11 @@ std::vector<float> random_logits(std::mt19937& gen, int64_t V, float scale, doub
 // The option sets of the brief: temperature only; top-k (fitting the summary and not); top-p;
 // both.
 std::vector<tdm_sampler_options> option_sets() {
-    return {options(1.0f, 0, 1.0f, 1),   options(0.7f, 0, 1.0f, 2),   options(1.0f, 5, 1.0f, 3),
-            options(1.3f, 40, 1.0f, 4),  options(1.0f, 64, 1.0f, 5),  options(1.0f, 100, 1.0f, 6),
-            options(1.0f, 0, 0.9f, 7),   options(0.8f, 0, 0.5f, 8),   options(1.0f, 20, 0.8f, 9),
-            options(1.0f, 100, 0.6f, 10)};
+    return {sampler_options(1.0f, 0, 1.0f, 1),   sampler_options(0.7f, 0, 1.0f, 2),
+            sampler_options(1.0f, 5, 1.0f, 3),   sampler_options(1.3f, 40, 1.0f, 4),
+            sampler_options(1.0f, 64, 1.0f, 5),  sampler_options(1.0f, 100, 1.0f, 6),
+            sampler_options(1.0f, 0, 0.9f, 7),   sampler_options(0.8f, 0, 0.5f, 8),
+            sampler_options(1.0f, 20, 0.8f, 9),  sampler_options(1.0f, 100, 0.6f, 10)};
 }
 
 // One row as the decoder holds it (pair_speculative.cpp): its logits, and the warped view built
@@ -277,7 +270,7 @@ TEST(SpeculativeSummaryVerify, RoundsEqualVerifySampledOnFullRows) {
 // fetches the whole row only for a rejection there or the bonus.
 TEST(SpeculativeSummaryVerify, FullVocabularyRowsAreFetchedOnlyForTheDrawThatNeedsThem) {
     constexpr int64_t V = 500;
-    const tdm_sampler_options o = options(1.0f, 0, 1.0f, 31);
+    const tdm_sampler_options o = sampler_options(1.0f, 0, 1.0f, 31);
     Sampler sampler(o);
     std::mt19937 gen(31);
     int64_t accepted_rounds = 0, logit_reads = 0;
@@ -318,7 +311,7 @@ TEST(SpeculativeSummaryVerify, EmittedTokensAreDistributedAsTheWarpedTarget) {
     constexpr int kGamma = 2, kWant = 4;
     constexpr int64_t kDraws = 300'000;
     for (const tdm_sampler_options& o :
-         {options(1.0f, 0, 1.0f, 41), options(1.0f, 3, 1.0f, 42), options(0.9f, 0, 0.7f, 43)}) {
+         {sampler_options(1.0f, 0, 1.0f, 41), sampler_options(1.0f, 3, 1.0f, 42), sampler_options(0.9f, 0, 0.7f, 43)}) {
         SCOPED_TRACE(describe(o, V, 1.5f));
         std::mt19937 gen(uint32_t(o.seed));
         std::vector<std::vector<float>> zq, zp;

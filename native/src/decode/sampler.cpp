@@ -83,6 +83,15 @@ tdm_sampler_options default_sampler_options() {
     return o;
 }
 
+tdm_sampler_options sampler_options(float temperature, int32_t top_k, float top_p, uint64_t seed) {
+    tdm_sampler_options o = default_sampler_options();
+    o.temperature = temperature;
+    o.top_k = top_k;
+    o.top_p = top_p;
+    o.seed = seed;
+    return o;
+}
+
 void validate_sampler_options(const tdm_sampler_options& o) {
     TDM_REQUIRE(std::isfinite(o.temperature) && o.temperature >= 0.0f, TDM_ERR_INVALID_ARGUMENT,
                 "sampler: temperature must be finite and >= 0 (0 = greedy), got " +

@@ -56,6 +56,10 @@ namespace tdm {
 // stats_top_k 2 (LogTokU's K). struct_size = sizeof(tdm_sampler_options).
 tdm_sampler_options default_sampler_options();
 
+// The defaults with the warp and the seed set (stats_top_k and struct_size as the defaults).
+tdm_sampler_options sampler_options(float temperature, int32_t top_k = 0, float top_p = 1.0f,
+                                    uint64_t seed = 0);
+
 // Throws tdm::Error(TDM_ERR_INVALID_ARGUMENT), naming the field and its value, unless
 // temperature is finite and >= 0, top_k >= 0, 0 < top_p <= 1 and 1 <= stats_top_k <= TDM_MAX_TOP_K.
 void validate_sampler_options(const tdm_sampler_options& options);
