@@ -3,58 +3,62 @@
 attention kernels use (m64nNk16, bf16 in, f32 accumulators; A from shared memory or registers).
 The operand lists are long and regular, so they are generated rather than typed.
 Usage: python3 tools/gen_wgmma_ops.py > native/src/attention/cuda_wgmma_ops.inc"""
-def acc_list(n, start=0):
-    return ", ".join(f"%{i}" for i in range(start, start + n))
+
+
+def accumulators(regs):
+    """The accumulator operands %0..%regs-1 as asm string lines (16 a line), and their
+    "+f"(d[i]) constraints (8 a line)."""
+    names = [f"%{i}" for i in range(regs)]
+    chunks = [", ".join(names[i:i + 16]) for i in range(0, regs, 16)]
+    asm = ['        "{"']
+    for k, c in enumerate(chunks):
+        sep = ", " if k < len(chunks) - 1 else ""
+        asm.append(f'        "{c}{sep}"')
+    cons = [f'"+f"(d[{i}])' for i in range(regs)]
+    lines = [", ".join(cons[i:i + 8]) for i in range(0, regs, 8)]
+    return asm, "        : " + ",\n          ".join(lines)
+
+
+def wrapper(comment, signature, predicate, operands, inputs, n, regs):
+    asm, constraints = accumulators(regs)
+    return "\n".join([
+        comment,
+        "template <int kTransB>",
+        f"__device__ __forceinline__ void {signature} {{",
+        "    asm volatile(",
+        '        "{\\n.reg .pred p;\\n"',
+        predicate,
+        f'        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.bf16.bf16 "',
+        *asm,
+        operands,
+        constraints,
+        inputs,
+        "}",
+    ])
+
 
 def ss(n):  # A and B from shared memory descriptors
     regs = n // 2  # f32 accumulators per thread for m64nNk16: N/2
-    out = []
-    out.append(f"// d[{regs}] (+)= A (desc) * B (desc), m64n{n}k16, bf16 -> f32; scale_d = 0 overwrites d.")
-    out.append(f"template <int kTransB>")
-    out.append(f"__device__ __forceinline__ void wgmma_m64n{n}k16_ss(float (&d)[{regs}], uint64_t a_desc, uint64_t b_desc, int scale_d) {{")
-    out.append("    asm volatile(")
-    out.append('        "{\\n.reg .pred p;\\n"')
-    out.append(f'        "setp.ne.b32 p, %{regs+2}, 0;\\n"')
-    out.append(f'        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.bf16.bf16 "')
-    lst = acc_list(regs)
-    # split long line
-    parts = [p.strip() for p in lst.split(",")]
-    chunks = [", ".join(parts[i:i+16]) for i in range(0, len(parts), 16)]
-    out.append('        "{"')
-    for k, c in enumerate(chunks):
-        sep = ", " if k < len(chunks) - 1 else ""
-        out.append(f'        "{c}{sep}"')
-    out.append(f'        "}}, %{regs}, %{regs+1}, p, 1, 1, 0, %{regs+3};\\n}}\\n"')
-    cons = [f'"+f"(d[{i}])' for i in range(regs)]
-    lines = [", ".join(cons[i:i+8]) for i in range(0, len(cons), 8)]
-    out.append("        : " + (",\n          ".join(lines)))
-    out.append(f'        : "l"(a_desc), "l"(b_desc), "r"(scale_d), "n"(kTransB));')
-    out.append("}")
-    return "\n".join(out)
+    return wrapper(
+        f"// d[{regs}] (+)= A (desc) * B (desc), m64n{n}k16, bf16 -> f32; scale_d = 0 overwrites d.",
+        f"wgmma_m64n{n}k16_ss(float (&d)[{regs}], uint64_t a_desc, uint64_t b_desc, int scale_d)",
+        f'        "setp.ne.b32 p, %{regs+2}, 0;\\n"',
+        f'        "}}, %{regs}, %{regs+1}, p, 1, 1, 0, %{regs+3};\\n}}\\n"',
+        '        : "l"(a_desc), "l"(b_desc), "r"(scale_d), "n"(kTransB));',
+        n, regs)
+
 
 def rs(n):  # A from registers
     regs = n // 2
-    out = []
-    out.append(f"// d[{regs}] += A (registers, the m16k16 fragment of each warp's 16 rows) * B (desc), m64n{n}k16.")
-    out.append(f"template <int kTransB>")
-    out.append(f"__device__ __forceinline__ void wgmma_m64n{n}k16_rs(float (&d)[{regs}], const uint32_t (&a)[4], uint64_t b_desc) {{")
-    out.append("    asm volatile(")
-    out.append('        "{\\n.reg .pred p;\\n"')
-    out.append(f'        "setp.ne.b32 p, %{regs+6}, 0;\\n"  // scale-d is a predicate: always accumulate')
-    out.append(f'        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.bf16.bf16 "')
-    parts = [f"%{i}" for i in range(regs)]
-    chunks = [", ".join(parts[i:i+16]) for i in range(0, len(parts), 16)]
-    out.append('        "{"')
-    for k, c in enumerate(chunks):
-        sep = ", " if k < len(chunks) - 1 else ""
-        out.append(f'        "{c}{sep}"')
-    out.append(f'        "}}, {{%{regs}, %{regs+1}, %{regs+2}, %{regs+3}}}, %{regs+4}, p, 1, 1, %{regs+5};\\n}}\\n"')
-    cons = [f'"+f"(d[{i}])' for i in range(regs)]
-    lines = [", ".join(cons[i:i+8]) for i in range(0, len(cons), 8)]
-    out.append("        : " + (",\n          ".join(lines)))
-    out.append(f'        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "n"(kTransB), "r"(1));')
-    out.append("}")
-    return "\n".join(out)
+    return wrapper(
+        f"// d[{regs}] += A (registers, the m16k16 fragment of each warp's 16 rows) * B (desc), m64n{n}k16.",
+        f"wgmma_m64n{n}k16_rs(float (&d)[{regs}], const uint32_t (&a)[4], uint64_t b_desc)",
+        f'        "setp.ne.b32 p, %{regs+6}, 0;\\n"  // scale-d is a predicate: always accumulate',
+        f'        "}}, {{%{regs}, %{regs+1}, %{regs+2}, %{regs+3}}}, %{regs+4}, p, 1, 1, %{regs+5};\\n}}\\n"',
+        '        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "n"(kTransB), "r"(1));',
+        n, regs)
 
+
+# The shapes in use: S = Q K^T over 128-key tiles (ss, N = 128); O += P V at D = 64 and 128 (rs).
 print("// Generated by tools/gen_wgmma_ops.py; do not edit.")
-print(ss(64)); print(); print(ss(128)); print(); print(rs(64)); print(); print(rs(128))
+print(ss(128)); print(); print(rs(64)); print(); print(rs(128))
