@@ -67,6 +67,34 @@ struct LogitSummary {
     double tempered = 0;  // sum over every z_j > -inf of exp((z_j - zmax) / T) (0 when T == 0)
 };
 
+// One token drawn by inverse CDF from whole logits rows where they live (Backend::draw_from_logits):
+// the draws a LogitSummary cannot decide, i.e. pure-temperature warps on flat rows whose draw runs
+// past the summary's ranked list (decode/candidate_sampling.h, decode/summary_verify.h). A row's
+// warp is w = exp((double(z) - max_logit) / temperature) over every z > -inf, normalised by
+// z_total (the summary's tempered sum); rows must be valid (no NaN or +inf: the summary checked).
+struct WarpedLogits {
+    const float* logits = nullptr;  // device memory, vocab floats; null: absent
+    double max_logit = 0.0;
+    double z_total = 1.0;
+};
+struct RowDraw {
+    enum class Order {
+        // Sampler step 8 on p: walk w in rank order (logit descending, then id ascending) and
+        // return the first token whose cumulative weight exceeds u * z_total.
+        kRank,
+        // Speculative verification's emitted token: walk max(0, P - Q) in ascending id order,
+        // where P and Q are the float probabilities Sampler::probabilities writes
+        // (float(w / z_total); Q = 0 when q is absent: the bonus draw from p); where that has no
+        // mass (rounding, see verify_sampled), P itself.
+        kId,
+    };
+    Order order = Order::kRank;
+    int64_t vocab = 0;
+    float temperature = 1.0f;  // > 0
+    WarpedLogits p, q;
+    double u = 0.0;            // the uniform, in [0, 1)
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -196,6 +224,17 @@ public:
         (void)logits, (void)vocab, (void)want, (void)temperature, (void)out;
         return false;
     }
+
+    // Draws one token from whole rows of this backend's device memory (RowDraw) and waits for it.
+    // False where the backend has no such path (the CPU: its rows already are host memory).
+    virtual bool draw_from_logits(const RowDraw& draw, int32_t* token) {
+        (void)draw, (void)token;
+        return false;
+    }
+    // Whether this backend's kernels can read `other`'s device memory (the same GPU).
+    virtual bool shares_memory_with(const Backend& other) const { return &other == this; }
+    // Waits for the work enqueued so far: another backend is about to read this one's memory.
+    virtual void synchronize() {}
 
 protected:
     // The layer input as a dense [M, K] matrix: in.x itself, or its norm written to in.scratch.

@@ -12,6 +12,7 @@
 #include "attention/cuda_sparse_prefill.h"
 #include "backend/cuda_decode_graph.h"
 #include "core/error.h"
+#include "decode/cuda_row_draw.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device.h"
 #include "kernels/cuda/device_buffer.h"
@@ -50,6 +51,7 @@ public:
         attention_scratch_ = {};
         sparse_.reset();
         summarizer_.reset();
+        drawer_.reset();
         if (switched) (void)cudaSetDevice(previous);
     }
 
@@ -275,6 +277,24 @@ public:
         return true;
     }
 
+    // A cooperative kernel and a copy of one int instead of the row(s) and the host sampler.
+    bool draw_from_logits(const RowDraw& draw, int32_t* token) override {
+        DeviceGuard guard(device_);
+        if (!drawer_) drawer_ = std::make_unique<cuda::RowDrawer>();
+        *token = drawer_->run(draw, stream());
+        return true;
+    }
+
+    bool shares_memory_with(const Backend& other) const override {
+        const auto* cuda = dynamic_cast<const CudaBackend*>(&other);
+        return cuda != nullptr && cuda->device_ == device_;
+    }
+
+    void synchronize() override {
+        DeviceGuard guard(device_);
+        stream_->synchronize();
+    }
+
     // The step's token and position go to device memory first; the forward pass then reads them
     // there (in_step_), recorded as a graph or not (cuda_decode_graph.h).
     bool decode_step(int32_t token, int64_t pos, uint64_t shape,
@@ -342,6 +362,7 @@ private:
     int scratch_splits_ = 0, scratch_heads_ = 0, scratch_kv_heads_ = 0, scratch_head_dim_ = 0;
     std::unique_ptr<cuda::SparsePrefill> sparse_;  // block-sparse prefill state (first use)
     std::unique_ptr<cuda::LogitSummarizer> summarizer_;  // logits on the device (first use)
+    std::unique_ptr<cuda::RowDrawer> drawer_;            // whole-row draws (first use)
 };
 
 }  // namespace

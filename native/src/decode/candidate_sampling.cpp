@@ -66,7 +66,8 @@ std::optional<SummaryWarp> warp_summary(const tdm_sampler_options& o, const Logi
     return r;
 }
 
-std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary& s) {
+std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary& s,
+                                           const RowDrawFn& whole_row) {
     const tdm_sampler_options& o = sampler.options();
     if (o.temperature == 0.0f) return s.ids[0];  // step 1: the lowest id among the largest
 
@@ -76,7 +77,8 @@ std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary&
 
     // Step 8: one draw, the first ranked token whose cumulative weight exceeds u * Z.
     const Rng saved = sampler.rng();
-    const double target = sampler.rng().uniform() * r.z_total;
+    const double u = sampler.rng().uniform();
+    const double target = u * r.z_total;
     double cumulative = 0.0;
     const int64_t walk = std::min(r.kept, r.known);
     for (int64_t j = 0; j < walk; ++j) {
@@ -84,7 +86,11 @@ std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary&
         if (cumulative > target) return s.ids[j];
     }
     if (r.truncated) return s.ids[r.kept - 1];  // rounding left none: the last of N
-    sampler.rng() = saved;                      // the walk needs more than the list holds
+    // The walk needs more than the list holds: the rest of it over the row, with this u.
+    if (whole_row) {
+        if (const std::optional<int32_t> token = whole_row(r, u)) return token;
+    }
+    sampler.rng() = saved;
     return std::nullopt;
 }
 

@@ -7,12 +7,16 @@
 // returns: the same weights, sums (in ascending id order) and draw. The one difference: without a
 // top-k cut S is the GPU's sum over the whole row, added in another order, so a token can differ
 // only where u * Z lies within rounding (about 1e-16 relative) of a bucket edge.
-// When the needed prefix runs past the list (flat distributions, a top_k above the list) the
-// function returns nothing and leaves the generator as it was; the caller samples the full row.
+// When the needed prefix runs past the list (flat distributions, a top_k above the list), a
+// pure-temperature draw continues over the whole row where it lives when the caller can (a GPU:
+// RowDraw, whose fixed-point walk differs from the host's only within ~1e-13 relative of a bucket
+// edge); otherwise the function returns nothing, leaves the generator as it was, and the caller
+// samples the host row.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "backend/backend.h"
@@ -46,9 +50,15 @@ struct SummaryWarp {
 std::optional<SummaryWarp> warp_summary(const tdm_sampler_options& options,
                                         const LogitSummary& summary);
 
+// Step 8 over the whole row where it lives, for a full warp whose draw runs past the list: the
+// token for uniform u (Session::draw_row bound to the summarised row), or nullopt where the row
+// cannot be drawn from there.
+using RowDrawFn = std::function<std::optional<int32_t>(const SummaryWarp& warp, double u)>;
+
 // The token `sampler` draws (advancing its generator exactly like Sampler::sample), or nullopt
-// when the summary cannot decide it (generator untouched). `summary` must be valid: count >= 1,
-// a finite argmax, no invalid logit.
-std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary& summary);
+// when neither the summary nor `whole_row` can decide it (generator untouched). `summary` must be
+// valid: count >= 1, a finite argmax, no invalid logit.
+std::optional<int32_t> sample_from_summary(Sampler& sampler, const LogitSummary& summary,
+                                           const RowDrawFn& whole_row = {});
 
 }  // namespace tdm

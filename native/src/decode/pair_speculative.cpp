@@ -55,6 +55,9 @@ void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
     std::vector<int32_t> drafts;
     std::vector<tdm_token_stats> draft_stats;
     std::vector<WarpedRow> q;
+    // Per draft: q_i's warp where its row is stashed on the device (the emitted token of a
+    // rejection there is drawn on the device), else nullopt.
+    std::vector<std::optional<WarpedLogits>> q_device;
     drafts.reserve(gamma);
     draft_stats.reserve(gamma);
     // Host rows of q (or raw logits kept for a full-vocabulary q), one slot per draft; sized
@@ -71,7 +74,12 @@ void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
         if (summarized) {
             token_stats_from_parts(summary.ids, summary.logits, stats_k, summary.rest, summary.tilt,
                                    V, &stats);
-            token = sample_from_summary(*sampler_, summary);
+            // Past the summary's list, a pure-temperature draw continues over the row on the
+            // device: no row copy and no host sampler.
+            token = sample_from_summary(*sampler_, summary, [&](const SummaryWarp& w, double u) {
+                return small.draw_row(last, so.temperature,
+                                      WarpedLogits{nullptr, w.max_logit, w.z_total}, u);
+            });
         }
         const float* row = nullptr;  // the host row, where it had to come
         if (!token) {
@@ -79,6 +87,7 @@ void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
             token = sampler_->sample(row, V, summarized ? nullptr : &stats);
         }
         if (!greedy) {
+            q_device.emplace_back();
             float* slot = q_rows_.data() + size_t(i) * size_t(V);
             std::optional<SummaryWarp> warp;
             if (summarized) warp = warp_summary(so, summary);
@@ -96,6 +105,7 @@ void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
                 WarpedRow::RowFn fetch;
                 WarpedRow::LogitFn logit;
                 if (small.stash_row(last, int64_t(i))) {
+                    q_device.back() = WarpedLogits{nullptr, warp->max_logit, warp->z_total};
                     fetch = [&small, i](float* dst) { small.copy_stashed_row(int64_t(i), dst); };
                     logit = [&small, i, d, zd, own = row != nullptr](int32_t id) {
                         return own && id == d ? zd : small.stashed_logit(int64_t(i), id);
@@ -193,7 +203,20 @@ void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
             ++verdict.accepted;
         }
     } else {
-        verdict = verify_warped(drafts, q, target_warp, V, sampler_->rng());
+        // The emitted token of a full-vocabulary warp, drawn where both rows are (a GPU pair):
+        // the target's row i from its summary's warp, q_i from the draft's stash.
+        const auto on_device = [&](size_t i, double u) -> std::optional<int32_t> {
+            const TargetRow& t = targets[i];
+            if (!t.summarized || where[i].host != nullptr) return std::nullopt;
+            const std::optional<SummaryWarp> pw = warp_summary(so, t.summary);
+            if (!pw || pw->truncated) return std::nullopt;
+            const WarpedLogits p{nullptr, pw->max_logit, pw->z_total};
+            if (i == g) return large.draw_residual(where[i].row, p, nullptr, 0, {}, so.temperature, u);
+            if (!q_device[i]) return std::nullopt;
+            return large.draw_residual(where[i].row, p, &small, int64_t(i), *q_device[i],
+                                       so.temperature, u);
+        };
+        verdict = verify_warped(drafts, q, target_warp, V, sampler_->rng(), on_device);
     }
     if (g > 0) ++stats_.verifications;
 

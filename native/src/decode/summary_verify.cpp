@@ -126,7 +126,7 @@ const float* WarpedRow::probabilities() const {
 
 VerifyResult verify_warped(const std::vector<int32_t>& drafts, const std::vector<WarpedRow>& q,
                            const std::function<const WarpedRow&(size_t)>& p, int64_t vocab,
-                           Rng& rng) {
+                           Rng& rng, const EmitDrawFn& on_device) {
     TDM_REQUIRE(q.size() == drafts.size(), TDM_ERR_INTERNAL,
                 "verify_warped: need one draft row per draft");
     std::vector<double> scratch;
@@ -160,6 +160,12 @@ VerifyResult verify_warped(const std::vector<int32_t>& drafts, const std::vector
                                 : draw_from_support(pi, u_emit, scratch);
             return r;
         }
+        if (on_device) {
+            if (const std::optional<int32_t> token = on_device(i, u_emit)) {
+                r.token = *token;
+                return r;
+            }
+        }
         const float* prow = pi.probabilities();
         const float* qrow = q[i].probabilities();
         const double sum = residual_weights(prow, qrow, vocab, scratch);
@@ -170,10 +176,18 @@ VerifyResult verify_warped(const std::vector<int32_t>& drafts, const std::vector
     }
     const WarpedRow& last = p(drafts.size());
     const double u = rng.uniform();
-    r.token = last.support_known() ? draw_from_support(last, u, scratch)
-                                   : draw_from_probabilities(last.probabilities(), vocab, u,
-                                                             scratch);
     r.bonus = true;
+    if (last.support_known()) {
+        r.token = draw_from_support(last, u, scratch);
+        return r;
+    }
+    if (on_device) {
+        if (const std::optional<int32_t> token = on_device(drafts.size(), u)) {
+            r.token = *token;
+            return r;
+        }
+    }
+    r.token = draw_from_probabilities(last.probabilities(), vocab, u, scratch);
     return r;
 }
 

@@ -9,7 +9,8 @@
 //     over N in ascending id order, with q_i read at those ids;
 //   - the bonus token: a draw from p_{gamma+1}, again a walk over N when N is known.
 // Only a warp over the whole vocabulary (pure temperature sampling) needs whole rows, and only
-// for the one row a rejection or the bonus draws from.
+// for the one row a rejection or the bonus draws from; a GPU draws that token where the rows are
+// (RowDraw::Order::kId), so they never come to the host.
 //
 // Exactness: every probability is computed by the same expressions as Sampler::probabilities
 // (float(w / Z), w = exp((double(z) - m) / T)), and the walks add the same values in the same
@@ -20,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "backend/backend.h"
@@ -81,11 +83,17 @@ private:
     mutable bool fetched_ = false;
 };
 
+// The emitted token drawn where the rows live (Session::draw_residual) with uniform u: for
+// i < gamma the residual max(0, p_i - q_i), for i = gamma the bonus draw from p_i; nullopt where
+// those rows are not there (the host rows are used then).
+using EmitDrawFn = std::function<std::optional<int32_t>(size_t i, double u)>;
+
 // verify_sampled on WarpedRows: q[0..gamma) for the drafts, p(i) the target's row i for
 // i = 0..gamma, asked for only when the verification reaches it (so rows after a rejection are
-// never summarised). Draws the same uniforms in the same order as verify_sampled.
+// never summarised). Draws the same uniforms in the same order as verify_sampled. A row whose
+// support is unknown (a full-vocabulary warp) emits through `on_device` first.
 VerifyResult verify_warped(const std::vector<int32_t>& drafts, const std::vector<WarpedRow>& q,
                            const std::function<const WarpedRow&(size_t)>& p, int64_t vocab,
-                           Rng& rng);
+                           Rng& rng, const EmitDrawFn& on_device = {});
 
 }  // namespace tdm

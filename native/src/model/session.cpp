@@ -88,7 +88,11 @@ int32_t Session::sample(Sampler& sampler, tdm_token_stats* stats) {
                 token_stats_from_parts(summary.ids, summary.logits, stats_k, summary.rest,
                                        summary.tilt, V, stats);
             }
-            if (const auto token = sample_from_summary(sampler, summary)) return *token;
+            const int64_t last = logit_rows_ - 1;
+            const auto whole_row = [&](const SummaryWarp& w, double u) {
+                return draw_row(last, T, WarpedLogits{nullptr, w.max_logit, w.z_total}, u);
+            };
+            if (const auto token = sample_from_summary(sampler, summary, whole_row)) return *token;
             return sampler.sample(logits(logit_rows_ - 1), V, nullptr);  // stats are done
         }
     }
@@ -322,6 +326,50 @@ float Session::stashed_logit(int64_t slot, int64_t id) const {
     float z = 0.0f;
     backend_->to_host(stash_.data + slot * vocab() + id, 1, &z);
     return z;
+}
+
+std::optional<int32_t> Session::draw_row(int64_t row, float temperature, WarpedLogits warp,
+                                         double u) const {
+    check_row(row);
+    warp.logits = device_row(row);
+    if (warp.logits == nullptr) return std::nullopt;
+    RowDraw d;
+    d.order = RowDraw::Order::kRank;
+    d.vocab = vocab();
+    d.temperature = temperature;
+    d.p = warp;
+    d.u = u;
+    int32_t token = -1;
+    if (!backend_->draw_from_logits(d, &token)) return std::nullopt;
+    return token;
+}
+
+std::optional<int32_t> Session::draw_residual(int64_t row, WarpedLogits p, const Session* draft,
+                                              int64_t slot, WarpedLogits q, float temperature,
+                                              double u) const {
+    check_row(row);
+    p.logits = device_row(row);
+    if (p.logits == nullptr) return std::nullopt;
+    q.logits = nullptr;
+    if (draft != nullptr) {
+        TDM_REQUIRE(draft->vocab() == vocab(), TDM_ERR_INVALID_ARGUMENT,
+                    "residual draw: the draft's vocabulary differs");
+        if (slot < 0 || slot >= draft->stash_.rows ||
+            !backend_->shares_memory_with(*draft->backend_))
+            return std::nullopt;
+        draft->backend_->synchronize();  // the stash copy was enqueued on the draft's stream
+        q.logits = draft->stash_.data + slot * vocab();
+    }
+    RowDraw d;
+    d.order = RowDraw::Order::kId;
+    d.vocab = vocab();
+    d.temperature = temperature;
+    d.p = p;
+    d.q = q;
+    d.u = u;
+    int32_t token = -1;
+    if (!backend_->draw_from_logits(d, &token)) return std::nullopt;
+    return token;
 }
 
 }  // namespace tdm

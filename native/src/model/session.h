@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,20 @@ public:
     void copy_stashed_row(int64_t slot, float* dst) const;
     // Logit `id` of stash slot `slot` (one float).
     float stashed_logit(int64_t slot, int64_t id) const;
+
+    // Draws on the device the token Sampler step 8 gives for uniform `u` from held row `row`
+    // under a pure-temperature warp (warp.max_logit, warp.z_total at `temperature`; warp.logits
+    // is ignored): RowDraw::Order::kRank, for draws that run past the row's summary. nullopt
+    // where the backend has no such path or the row is only on the host.
+    std::optional<int32_t> draw_row(int64_t row, float temperature, WarpedLogits warp,
+                                    double u) const;
+    // Draws on the device speculative verification's emitted token (RowDraw::Order::kId): the
+    // residual of held row `row` (warp p) minus stash slot `slot` of `draft` (warp q), or the
+    // bonus draw from row `row` alone when draft is null. nullopt where either row is not in
+    // device memory this session's backend can read.
+    std::optional<int32_t> draw_residual(int64_t row, WarpedLogits p, const Session* draft,
+                                         int64_t slot, WarpedLogits q, float temperature,
+                                         double u) const;
 
 private:
     // Where held row `row` is in the workspace, or null when it is only on the host.

@@ -64,42 +64,72 @@ __device__ __forceinline__ WarpTask warp_task(int slices, int K) {
     return t;
 }
 
+// Float4 loads of x (and the norm weight's 4-element words) a thread issues together in
+// stage_input: K up to kHeld * 4 * kThreads (8,192) is one round trip to L2 per pass, where a
+// loop that used each load at once paid one per iteration (8 for the 1B down projection, whose
+// staging then sat between the first weight batch and the first multiply).
+constexpr int kHeld = 8;
+constexpr int kRound = kHeld * 4 * kThreads;  // elements of a row one round covers
+
+// Loads this thread's float4s of round k0 (elements k0 + j * 4 * kThreads); past K: zeros.
+__device__ __forceinline__ void load_round(const float* xr, int k0, int K, float4 (&v)[kHeld]) {
+#pragma unroll
+    for (int j = 0; j < kHeld; ++j) {
+        const int k = k0 + j * 4 * kThreads;
+        v[j] = k < K ? *reinterpret_cast<const float4*>(xr + k) : make_float4(0, 0, 0, 0);
+    }
+}
+
 // Stages x [M, K] in shared memory as bf16: bf16(x) or, with a norm, bf16(x * inv_rms * w) with
-// inv_rms = rsqrt(mean(x^2) + eps) per row (the formula of rmsnorm_kernel). Whole block.
+// inv_rms = rsqrt(mean(x^2) + eps) per row (the formula of rmsnorm_kernel, the same roundings in
+// the same order as before the loads were batched). Whole block.
 template <int M>
 __device__ __forceinline__ void stage_input(const Params& p, uint16_t* xs) {
     __shared__ float scratch[kWarpSize];
-    __shared__ float inv_rms[M];
     const int K = p.K;
-    if (p.norm != nullptr) {
-#pragma unroll
-        for (int m = 0; m < M; ++m) {
-            const float* xr = p.x + m * p.ldx;
-            float ss = 0.0f;
-            for (int k = threadIdx.x * 4; k < K; k += kThreads * 4) {
-                const float4 v = *reinterpret_cast<const float4*>(xr + k);
-                ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-            }
-            ss = block_sum(ss, scratch);
-            if (threadIdx.x == 0) inv_rms[m] = rsqrtf(ss / float(K) + p.eps);
-        }
-        __syncthreads();
-    }
+    const bool norm = p.norm != nullptr;
+    const bool one_round = K <= kRound;  // the norm's second pass reuses the registers
 #pragma unroll
     for (int m = 0; m < M; ++m) {
         const float* xr = p.x + m * p.ldx;
-        const float inv = p.norm != nullptr ? inv_rms[m] : 1.0f;
-        for (int k = threadIdx.x * 4; k < K; k += kThreads * 4) {
-            float4 v = *reinterpret_cast<const float4*>(xr + k);
-            if (p.norm != nullptr) {
-                v.x = v.x * inv * bf16_to_float(p.norm[k]);
-                v.y = v.y * inv * bf16_to_float(p.norm[k + 1]);
-                v.z = v.z * inv * bf16_to_float(p.norm[k + 2]);
-                v.w = v.w * inv * bf16_to_float(p.norm[k + 3]);
+        float4 v[kHeld];
+        float inv = 1.0f;
+        if (norm) {
+            float ss = 0.0f;
+            for (int k0 = threadIdx.x * 4; k0 < K; k0 += kRound) {
+                load_round(xr, k0, K, v);
+#pragma unroll
+                for (int j = 0; j < kHeld; ++j)
+                    ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
             }
-            const uint2 packed{uint32_t(float_to_bf16(v.x)) | uint32_t(float_to_bf16(v.y)) << 16,
-                               uint32_t(float_to_bf16(v.z)) | uint32_t(float_to_bf16(v.w)) << 16};
-            *reinterpret_cast<uint2*>(xs + m * K + k) = packed;
+            inv = rsqrtf(block_sum(ss, scratch) / float(K) + p.eps);
+        }
+        for (int k0 = threadIdx.x * 4; k0 < K; k0 += kRound) {
+            if (!(norm && one_round)) load_round(xr, k0, K, v);
+            uint2 g[kHeld];
+            if (norm) {
+#pragma unroll
+                for (int j = 0; j < kHeld; ++j) {
+                    const int k = k0 + j * 4 * kThreads;
+                    g[j] = k < K ? *reinterpret_cast<const uint2*>(p.norm + k) : make_uint2(0, 0);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < kHeld; ++j) {
+                const int k = k0 + j * 4 * kThreads;
+                if (k >= K) break;
+                float4 x = v[j];
+                if (norm) {
+                    x.x = x.x * inv * __uint_as_float(g[j].x << 16);
+                    x.y = x.y * inv * __uint_as_float(g[j].x & 0xffff0000u);
+                    x.z = x.z * inv * __uint_as_float(g[j].y << 16);
+                    x.w = x.w * inv * __uint_as_float(g[j].y & 0xffff0000u);
+                }
+                const uint2 packed{
+                    uint32_t(float_to_bf16(x.x)) | uint32_t(float_to_bf16(x.y)) << 16,
+                    uint32_t(float_to_bf16(x.z)) | uint32_t(float_to_bf16(x.w)) << 16};
+                *reinterpret_cast<uint2*>(xs + m * K + k) = packed;
+            }
         }
     }
     __syncthreads();
