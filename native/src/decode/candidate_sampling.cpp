@@ -7,8 +7,10 @@
 
 namespace tdm {
 
-int summary_candidates_for(const Sampler& sampler) {
+int summary_candidates_for(const Sampler& sampler, bool whole_row_draw) {
     const int32_t k = sampler.options().top_k;
+    if (whole_row_draw && k == 0 && sampler.options().top_p >= 1.0f)
+        return sampler.options().stats_top_k;
     // A top-k cut that fits needs exactly k; otherwise the full list gives the longest prefix.
     return (k > 0 && k < TDM_MAX_TOP_K) ? std::max<int32_t>(k, sampler.options().stats_top_k)
                                         : TDM_MAX_TOP_K;

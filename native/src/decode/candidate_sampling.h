@@ -24,8 +24,12 @@
 
 namespace tdm {
 
-// Ranked candidates a summary should carry for `sampler`: enough for top_k when it fits.
-int summary_candidates_for(const Sampler& sampler);
+// Ranked candidates a summary should carry for `sampler`: enough for top_k when it fits. Where a
+// pure-temperature draw can continue over the whole row on the device (`whole_row_draw`: a GPU
+// session), only the statistics' K: a short list still decides peaked rows, and on flat ones a
+// long list rarely decides while ranking it costs more than the device draw (H100, V = 128K:
+// 64 candidates 149 us a summary, 2 candidates 26 us, a whole-row draw 52 us).
+int summary_candidates_for(const Sampler& sampler, bool whole_row_draw = false);
 
 // Steps 2-7 on a summary: the distribution the sampler draws from (T > 0), as far as the summary
 // knows it. w[j] is step 4's weight of the ranked entry j (j < known: the ranked entries that are

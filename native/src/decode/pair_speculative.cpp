@@ -46,7 +46,9 @@ void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
     const uint32_t gamma = round_draft_length();
     const int stats_k = static_cast<int>(std::min<int64_t>(options_.stats_top_k, V));
     // Ranked candidates per summary: the statistics' K, and for sampling what the warp needs.
-    const int want = greedy ? stats_k : std::max(stats_k, summary_candidates_for(*sampler_));
+    // (A pure-temperature draw past a short list continues over the row on the device.)
+    const int want =
+        greedy ? stats_k : std::max(stats_k, summary_candidates_for(*sampler_, true));
 
     // Draft: the small model proposes up to gamma tokens, one forward each. Where the session
     // summarises its row (a GPU), the token, its statistics and q_i come from the summary, as

@@ -79,7 +79,9 @@ int32_t Session::sample(Sampler& sampler, tdm_token_stats* stats) {
     if (device_rows_ > 0) {
         const float* row = workspace_->logits + (device_rows_ - 1) * V;
         const float T = sampler.options().temperature;
-        const int want = std::max(stats ? stats_k : 1, T == 0.0f ? 1 : summary_candidates_for(sampler));
+        // A summary path is a device path: pure-temperature draws past the list go to draw_row.
+        const int want = std::max(stats ? stats_k : 1,
+                                  T == 0.0f ? 1 : summary_candidates_for(sampler, true));
         LogitSummary summary;
         // Bad rows (NaN, +inf, all -inf) go to the host path below, which names the index.
         if (backend_->summarize_logits(row, V, want, T, &summary) && summary.invalid_index < 0 &&

@@ -1,9 +1,12 @@
 // The logits summary on the GPU in two launches:
-//   1. kBlocks-wide: each block takes a contiguous slice of the row and finds its best key (its
-//      argmax), then, relative to that local max, the softmax partial sums in double, and its
-//      `want` best keys (one block-wide minimum per rank; `want` is small).
+//   1. kBlocks-wide: each block takes a contiguous slice of the row and finds its `want` best
+//      keys (the first is its argmax), then, relative to that local max, the softmax partial sums
+//      in double;
 //   2. one block: merges the per-block candidate lists into the row's ranked top list and
 //      rescales the partial sums to the global max (in double, like the CPU twin).
+// The best keys: for a few (greedy decoding, the statistics' K = 2) one block-wide minimum per
+// rank; for more (sampling asks for 64) a bitonic sort in shared memory of chunks of the keys
+// behind the best list so far, which costs a few sorts instead of 64 reductions in each kernel.
 // Ranking uses the sampler's 64-bit rank key (logit descending, then id ascending; -0.0 equals
 // +0.0), so "the smallest key" is "the best token" in both orders the CPU uses.
 #include "uncertainty/cuda_logit_summary.h"
@@ -25,6 +28,9 @@ constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 64;
 constexpr int kPerBlock = 2048;  // row elements per block before another block is worth it
 constexpr uint64_t kNoKey = ~uint64_t{0};  // above every real key (that one would be a NaN)
+// Above this many ranks the best keys come from sorting (best_by_sorting), below from minima.
+constexpr int kMinimaMaxRanks = 4;
+constexpr int kSortKeys = 2048;  // keys one bitonic sort holds (16 KB of shared memory)
 
 struct BlockPartial {
     double rest, tilt, tempered;  // relative to this block's max, its own argmax left out of rest
@@ -78,6 +84,47 @@ __device__ uint64_t next_key(const float* logits, int64_t begin, int64_t end, ui
     return block_reduce(best, scratch, MinOp{});
 }
 
+// Sorts s[0..n) ascending, n a power of two <= kSortKeys. Whole block.
+__device__ void bitonic_sort(uint64_t* s, int n) {
+    for (int k = 2; k <= n; k <<= 1) {
+        for (int j = k >> 1; j > 0; j >>= 1) {
+            for (int i = threadIdx.x; i < n; i += kThreads) {
+                const int l = i ^ j;
+                if (l <= i) continue;
+                const uint64_t a = s[i], b = s[l];
+                if ((a > b) == ((i & k) == 0)) {
+                    s[i] = b;
+                    s[l] = a;
+                }
+            }
+            __syncthreads();
+        }
+    }
+}
+
+// The `want` smallest of the n keys key_at(0..n) into best[0..want) (ascending, kNoKey past the
+// real ones), through `sorted` (kSortKeys entries of shared memory): each chunk of keys is sorted
+// behind the best list so far. want <= TDM_MAX_TOP_K. Whole block; key_at may return kNoKey.
+template <class KeyAt>
+__device__ void best_by_sorting(KeyAt key_at, int64_t n, int want, uint64_t* sorted,
+                                uint64_t* best) {
+    for (int r = threadIdx.x; r < want; r += kThreads) sorted[r] = kNoKey;
+    const int64_t per_chunk = kSortKeys - want;
+    for (int64_t c0 = 0; c0 < n || c0 == 0; c0 += per_chunk) {
+        const int len = int(min(per_chunk, n - c0));
+        int size = 1;
+        while (size < want + len) size <<= 1;
+        __syncthreads();
+        for (int i = want + threadIdx.x; i < size; i += kThreads)
+            sorted[i] = i - want < len ? key_at(c0 + i - want) : kNoKey;
+        __syncthreads();
+        bitonic_sort(sorted, size);
+        if (n == 0) break;
+    }
+    for (int r = threadIdx.x; r < want; r += kThreads) best[r] = sorted[r];
+    __syncthreads();
+}
+
 __global__ void __launch_bounds__(kThreads)
 summarize_blocks(const float* logits, int64_t vocab, int64_t slice, int want, float temperature,
                  BlockPartial* partials, uint64_t* keys) {
@@ -88,16 +135,27 @@ summarize_blocks(const float* logits, int64_t vocab, int64_t slice, int want, fl
     const int64_t end = min(vocab, begin + slice);
 
     // The ranked candidates of this slice; the first is its argmax.
-    // Key 0 would be a NaN, so "above 0" excludes nothing real for the first rank.
-    uint64_t key = 0, top = kNoKey;
-    for (int r = 0; r < want; ++r) {
-        key = next_key(logits, begin, end, key, key_scratch);  // block-uniform
-        if (r == 0) top = key;
-        if (threadIdx.x == 0) keys[int64_t(blockIdx.x) * want + r] = key;
-        if (key == kNoKey) {  // the slice ran out: the remaining ranks are empty
-            for (int q = r + 1 + int(threadIdx.x); q < want; q += kThreads)
-                keys[int64_t(blockIdx.x) * want + q] = kNoKey;
-            break;
+    uint64_t top = kNoKey;
+    uint64_t* mine = keys + int64_t(blockIdx.x) * want;
+    if (want > kMinimaMaxRanks) {
+        __shared__ uint64_t sorted[kSortKeys];
+        const auto key_at = [logits, begin](int64_t i) {
+            const float z = logits[begin + i];
+            return is_invalid(z) ? kNoKey : rank_key(z, uint32_t(begin + i));
+        };
+        best_by_sorting(key_at, end - begin, want, sorted, mine);
+        top = sorted[0];
+    } else {
+        // Key 0 would be a NaN, so "above 0" excludes nothing real for the first rank.
+        uint64_t key = 0;
+        for (int r = 0; r < want; ++r) {
+            key = next_key(logits, begin, end, key, key_scratch);  // block-uniform
+            if (r == 0) top = key;
+            if (threadIdx.x == 0) mine[r] = key;
+            if (key == kNoKey) {  // the slice ran out: the remaining ranks are empty
+                for (int q = r + 1 + int(threadIdx.x); q < want; q += kThreads) mine[q] = kNoKey;
+                break;
+            }
         }
     }
     const int64_t argmax = top == kNoKey ? -1 : int64_t(uint32_t(top));
@@ -135,18 +193,24 @@ merge_blocks(const float* logits, int blocks, int want, float temperature,
     __shared__ uint64_t key_scratch[kThreads / 32];
     __shared__ uint64_t ranked[TDM_MAX_TOP_K];
     const int total = blocks * want;
-    uint64_t key = 0;
     int count = 0;
-    for (int r = 0; r < want; ++r) {
-        uint64_t best = kNoKey;
-        for (int i = threadIdx.x; i < total; i += kThreads) {
-            const uint64_t k = keys[i];
-            if ((r == 0 || k > key) && k < best) best = k;
+    if (want > kMinimaMaxRanks) {
+        __shared__ uint64_t sorted[kSortKeys];
+        best_by_sorting([keys](int64_t i) { return keys[i]; }, total, want, sorted, ranked);
+        while (count < want && ranked[count] != kNoKey) ++count;
+    } else {
+        uint64_t key = 0;
+        for (int r = 0; r < want; ++r) {
+            uint64_t best = kNoKey;
+            for (int i = threadIdx.x; i < total; i += kThreads) {
+                const uint64_t k = keys[i];
+                if ((r == 0 || k > key) && k < best) best = k;
+            }
+            key = block_reduce(best, key_scratch, MinOp{});
+            if (key == kNoKey) break;
+            if (threadIdx.x == 0) ranked[r] = key;
+            count = r + 1;
         }
-        key = block_reduce(best, key_scratch, MinOp{});
-        if (key == kNoKey) break;
-        if (threadIdx.x == 0) ranked[r] = key;
-        count = r + 1;
     }
     __syncthreads();
 

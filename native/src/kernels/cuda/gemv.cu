@@ -232,6 +232,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
     const int c_end = valid ? task.c_end : 0;
     load_batch(cur, rows, c, c_end);  // weights depend on nothing: before the wait
     wait_for_predecessor();
+    if (p.early_successor) allow_successor();
     stage_input<M>(p, xs);
 
     float acc[kMats][M] = {};
@@ -243,7 +244,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
 #pragma unroll
             for (int u = 0; u < kBatch; ++u) cur[t][u] = next[t][u];
     }
-    allow_successor();
+    if (!p.early_successor) allow_successor();
 #pragma unroll
     for (int t = 0; t < kMats; ++t)
 #pragma unroll
@@ -268,6 +269,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 
 // Slices of K per row (1, 2, 4 or 8): the most that keep the grid within kTargetWarps (one wave:
 // a partial second wave starts only as the first drains, a second round of load latency), while
@@ -331,8 +333,10 @@ void launch_rows(const Params& p, int64_t M, int64_t units, cudaStream_t stream,
     TDM_REQUIRE(blocks <= INT_MAX, TDM_ERR_INVALID_ARGUMENT,
                 std::string(name) + ": too many output rows");
     const size_t smem = size_t(M) * size_t(p.K) * sizeof(uint16_t);
+    Params q = p;
+    q.early_successor = early_successor(blocks * kWarps <= kTargetWarps);
     auto go = [&](auto kernel) {
-        launch_overlapped(name, kernel, dim3(unsigned(blocks)), dim3(kThreads), smem, stream, p,
+        launch_overlapped(name, kernel, dim3(unsigned(blocks)), dim3(kThreads), smem, stream, q,
                           slices);
     };
     switch (M) {

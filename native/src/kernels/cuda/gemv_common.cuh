@@ -7,6 +7,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/kernels.h"
@@ -25,6 +27,7 @@ struct Params {
     const uint16_t* norm;        // bf16 [K] RMSNorm weight, or null: x is used as it is
     float eps;
     bool accumulate;             // y += result (plain kernel)
+    bool early_successor;        // trigger the successor right after the wait (see below)
     QkvRope rope;                // the rope-and-append epilogue's arguments (kRope only)
     const uint16_t* w[kGemvMaxOutputs];
     const uint16_t* b[kGemvMaxOutputs];
@@ -42,6 +45,27 @@ enum class Mode { kPlain, kGated, kRope };
 
 template <Mode kMode>
 constexpr int kMatsOf = kMode == Mode::kPlain ? 1 : 2;
+
+// When a GEMV lets its successor be scheduled (overlap.cuh): right after its own wait, so the
+// successor launches and prefetches its weights while this kernel's blocks drain, or at the end of
+// its streaming loop. PDL launches the successor only once every block of this grid has triggered
+// or exited, so an early trigger never takes slots from this grid's own blocks.
+// TANDEM_GEMV_EARLY_SUCCESSOR: "0" late everywhere, "all" early everywhere, default early for
+// grids resident at once (one wave) - an A/B switch for timing.
+enum class EarlySuccessor { kNever, kOneWave, kAlways };
+inline EarlySuccessor early_successor_rule() {
+    static const EarlySuccessor rule = [] {
+        const char* v = std::getenv("TANDEM_GEMV_EARLY_SUCCESSOR");
+        const std::string s = v == nullptr ? "" : v;
+        return s == "0" ? EarlySuccessor::kNever
+                        : s == "all" ? EarlySuccessor::kAlways : EarlySuccessor::kOneWave;
+    }();
+    return rule;
+}
+inline bool early_successor(bool one_wave) {
+    const EarlySuccessor r = early_successor_rule();
+    return r == EarlySuccessor::kAlways || (r == EarlySuccessor::kOneWave && one_wave);
+}
 
 // Streaming load: every weight is read once per pass, so it bypasses L1.
 __device__ __forceinline__ uint4 load_weights(const uint4* p) {

@@ -265,6 +265,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_tiles_kernel(Params p, TileG
     uint4 cur[kBatch][kMats][2], next[kBatch][kMats][2];
     load_batch<kMode, kBatch>(cur, p, load, steps, unit0, col0 + 16 * q, g, rows, valid);
     wait_for_predecessor();
+    if (p.early_successor) allow_successor();
     stage_columns(p, t, rank, col0, steps * kStepCols, xs, row_ss, row_inv);
 
     // Input rows g and g + 8 of the A operand; rows past M are zeros, never read.
@@ -308,7 +309,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_tiles_kernel(Params p, TileG
                 cur[b][m][1] = next[b][m][1];
             }
     }
-    allow_successor();
+    if (!p.early_successor) allow_successor();
     cluster_barrier(t.splits);  // every block's tiles are parked
 
     // Block `rank` finishes tiles rank, rank + splits, ...: the ranges' partials added in rank
@@ -460,7 +461,9 @@ void launch_tiles(const Params& p, int64_t M, int64_t units, cudaStream_t stream
     config.stream = stream;
     config.attrs = attribute;
     config.numAttrs = cut.splits > 1 ? 2 : 1;
-    check_cuda(cudaLaunchKernelEx(&config, kernel, p, t), name);
+    Params q = p;
+    q.early_successor = early_successor(clusters <= resident);
+    check_cuda(cudaLaunchKernelEx(&config, kernel, q, t), name);
 }
 
 template void launch_tiles<Mode::kPlain>(const Params&, int64_t, int64_t, cudaStream_t,
