@@ -139,13 +139,14 @@ __device__ __forceinline__ void stage_input(const Params& p, uint16_t* xs) {
 template <int kMats, int kBatch>
 __device__ __forceinline__ void load_batch(uint4 (&dst)[kMats][kBatch],
                                            const uint16_t* const (&rows)[kMats], int c,
-                                           int c_end) {
+                                           int c_end, uint64_t policy) {
 #pragma unroll
     for (int u = 0; u < kBatch; ++u) {
         const int at = c + u * kWarpSize;
 #pragma unroll
         for (int t = 0; t < kMats; ++t)
-            dst[t][u] = at < c_end ? load_weights(reinterpret_cast<const uint4*>(rows[t]) + at)
+            dst[t][u] = at < c_end ? load_weights(reinterpret_cast<const uint4*>(rows[t]) + at,
+                                                  policy)
                                    : make_uint4(0, 0, 0, 0);
     }
 }
@@ -230,14 +231,15 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
     const int step = kWarpSize * kBatch;
     int c = task.c_begin + lane;
     const int c_end = valid ? task.c_end : 0;
-    load_batch(cur, rows, c, c_end);  // weights depend on nothing: before the wait
+    const uint64_t policy = weight_policy(p.evict_first);
+    load_batch(cur, rows, c, c_end, policy);  // weights depend on nothing: before the wait
     wait_for_predecessor();
     if (p.early_successor) allow_successor();
     stage_input<M>(p, xs);
 
     float acc[kMats][M] = {};
     for (; c < c_end; c += step) {
-        load_batch(next, rows, c + step, c_end);
+        load_batch(next, rows, c + step, c_end, policy);
         multiply_batch<M>(cur, xs, p.K, c, c_end, acc);
 #pragma unroll
         for (int t = 0; t < kMats; ++t)
@@ -335,6 +337,7 @@ void launch_rows(const Params& p, int64_t M, int64_t units, cudaStream_t stream,
     const size_t smem = size_t(M) * size_t(p.K) * sizeof(uint16_t);
     Params q = p;
     q.early_successor = early_successor(blocks * kWarps <= kTargetWarps);
+    q.evict_first = weights_evict_first();
     auto go = [&](auto kernel) {
         launch_overlapped(name, kernel, dim3(unsigned(blocks)), dim3(kThreads), smem, stream, q,
                           slices);

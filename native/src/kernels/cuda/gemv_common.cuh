@@ -28,6 +28,7 @@ struct Params {
     float eps;
     bool accumulate;             // y += result (plain kernel)
     bool early_successor;        // trigger the successor right after the wait (see below)
+    bool evict_first;            // the weights' L2 policy (weight_policy)
     QkvRope rope;                // the rope-and-append epilogue's arguments (kRope only)
     const uint16_t* w[kGemvMaxOutputs];
     const uint16_t* b[kGemvMaxOutputs];
@@ -67,12 +68,34 @@ inline bool early_successor(bool one_wave) {
     return r == EarlySuccessor::kAlways || (r == EarlySuccessor::kOneWave && one_wave);
 }
 
-// Streaming load: every weight is read once per pass, so it bypasses L1.
-__device__ __forceinline__ uint4 load_weights(const uint4* p) {
+// The L2 policy of the weight loads. A pass reads every weight once and the next pass is too far
+// away for L2 to keep any, so the weights are marked evict-first: L2 then keeps what the step
+// does reread (the KV cache the attention reads every step, the activations) instead of weights.
+// TANDEM_GEMV_L2_EVICT_FIRST=0 loads them evict-normal (A/B timing).
+inline bool weights_evict_first() {
+    static const bool enabled = [] {
+        const char* v = std::getenv("TANDEM_GEMV_L2_EVICT_FIRST");
+        return v == nullptr || std::string(v) != "0";
+    }();
+    return enabled;
+}
+
+__device__ __forceinline__ uint64_t weight_policy(bool evict_first) {
+    uint64_t policy;
+    if (evict_first)
+        asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    else
+        asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(policy));
+    return policy;
+}
+
+// Streaming load: every weight is read once per pass, so it bypasses L1; `policy` is
+// weight_policy's.
+__device__ __forceinline__ uint4 load_weights(const uint4* p, uint64_t policy) {
     uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+    asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
+                 : "l"(p), "l"(policy));
     return v;
 }
 

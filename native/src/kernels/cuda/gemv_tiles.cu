@@ -217,7 +217,7 @@ __device__ __forceinline__ void load_batch(uint4 (&dst)[kBatch][kOperands<kMode>
                                            const Params& p, Walk& w, int steps, int unit0,
                                            int k_lane, int g,
                                            const uint16_t* (&rows)[kOperands<kMode>],
-                                           bool& valid) {
+                                           bool& valid, uint64_t policy) {
     constexpr int kMats = kOperands<kMode>;
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
@@ -228,7 +228,8 @@ __device__ __forceinline__ void load_batch(uint4 (&dst)[kBatch][kOperands<kMode>
 #pragma unroll
             for (int h = 0; h < 2; ++h)
                 dst[b][t][h] = live && valid && k + h * kElems < p.K
-                                   ? load_weights(reinterpret_cast<const uint4*>(rows[t] + k) + h)
+                                   ? load_weights(reinterpret_cast<const uint4*>(rows[t] + k) + h,
+                                                  policy)
                                    : make_uint4(0, 0, 0, 0);
         if (live) {
             const int unit = w.unit;
@@ -263,7 +264,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_tiles_kernel(Params p, TileG
     bool valid = mine > 0 && tile_rows<kMode>(p, unit0 + warp, g, rows);
     Walk load{warp, 0, mine * steps};
     uint4 cur[kBatch][kMats][2], next[kBatch][kMats][2];
-    load_batch<kMode, kBatch>(cur, p, load, steps, unit0, col0 + 16 * q, g, rows, valid);
+    const uint64_t policy = weight_policy(p.evict_first);
+    load_batch<kMode, kBatch>(cur, p, load, steps, unit0, col0 + 16 * q, g, rows, valid, policy);
     wait_for_predecessor();
     if (p.early_successor) allow_successor();
     stage_columns(p, t, rank, col0, steps * kStepCols, xs, row_ss, row_inv);
@@ -275,7 +277,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_tiles_kernel(Params p, TileG
     float acc[kMats][4] = {};
     Walk walk{warp, 0, mine * steps};
     while (walk.left > 0) {
-        load_batch<kMode, kBatch>(next, p, load, steps, unit0, col0 + 16 * q, g, rows, valid);
+        load_batch<kMode, kBatch>(next, p, load, steps, unit0, col0 + 16 * q, g, rows, valid,
+                                  policy);
 #pragma unroll
         for (int b = 0; b < kBatch; ++b) {
             if (walk.left == 0) break;
@@ -463,6 +466,7 @@ void launch_tiles(const Params& p, int64_t M, int64_t units, cudaStream_t stream
     config.numAttrs = cut.splits > 1 ? 2 : 1;
     Params q = p;
     q.early_successor = early_successor(clusters <= resident);
+    q.evict_first = weights_evict_first();
     check_cuda(cudaLaunchKernelEx(&config, kernel, q, t), name);
 }
 
