@@ -12,6 +12,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -294,6 +295,111 @@ TEST(SpeculativeSummaryVerify, FullVocabularyRowsAreFetchedOnlyForTheDrawThatNee
     }
     EXPECT_EQ(accepted_rounds, 300);
     EXPECT_GT(logit_reads, 250);  // drafts outside the top 8 were read one logit at a time
+}
+
+// Where the walk runs past the list, sample_from_summary hands the rest to the whole-row draw
+// (a GPU's RowDraw) with the one uniform Sampler::sample would draw, returns that draw's token, and
+// leaves the generator one draw on; a draw that cannot run restores it, and a summary that decides
+// never calls it.
+TEST(SpeculativeSummaryVerify, WholeRowDrawFinishesWhatTheSummaryCannot) {
+    constexpr int64_t V = 3000;
+    std::mt19937 gen(404);
+    int handed = 0, decided = 0;
+    for (int row = 0; row < 60; ++row) {
+        const std::vector<float> z = random_logits(gen, V, row % 2 == 0 ? 0.5f : 6.0f, 0.05);
+        for (uint64_t seed = 0; seed < 8; ++seed) {
+            const tdm_sampler_options o = sampler_options(1.0f, 0, 1.0f, seed);
+            Sampler host(o), summarised(o), refused(o);
+            const LogitSummary s =
+                host_summary(z.data(), V, tdm::summary_candidates_for(summarised, true), 1.0f);
+            ASSERT_EQ(s.count, o.stats_top_k);  // a short list: the whole-row draw finishes
+            Rng expected_u = host.rng();
+            const double u = expected_u.uniform();
+            const int32_t want = host.sample(z.data(), V);
+
+            bool called = false;
+            const auto token = tdm::sample_from_summary(
+                summarised, s, [&](const SummaryWarp& w, double got_u) -> std::optional<int32_t> {
+                    called = true;
+                    EXPECT_EQ(got_u, u);
+                    EXPECT_FALSE(w.truncated);
+                    EXPECT_EQ(w.max_logit, double(s.logits[0]));
+                    return want;  // what the device's draw returns (tested on the GPU)
+                });
+            ASSERT_TRUE(token.has_value());
+            EXPECT_EQ(*token, want);
+            EXPECT_TRUE(summarised.rng() == host.rng());  // one draw, as Sampler::sample
+            called ? ++handed : ++decided;
+
+            const Rng before = refused.rng();
+            const auto none = tdm::sample_from_summary(
+                refused, s, [](const SummaryWarp&, double) { return std::optional<int32_t>{}; });
+            if (called) {
+                EXPECT_FALSE(none.has_value());
+                EXPECT_TRUE(refused.rng() == before);  // untouched: the caller samples the row
+            } else {
+                EXPECT_EQ(none, token);
+            }
+        }
+    }
+    EXPECT_GT(handed, 100);  // flat rows
+    EXPECT_GT(decided, 50);  // peaked rows: the top two carry the draw
+}
+
+// A rejection or the bonus on a full-vocabulary warp emits through on_device with verify_sampled's
+// uniform; where on_device declines, the host rows give verify_sampled's token.
+TEST(SpeculativeSummaryVerify, FullVocabularyEmissionsGoThroughTheDeviceHook) {
+    constexpr int64_t V = 400;
+    std::mt19937 gen(77);
+    int rejections = 0, bonuses = 0;
+    for (int round = 0; round < 200; ++round) {
+        const tdm_sampler_options o = sampler_options(1.0f, 0, 1.0f, uint64_t(round));
+        Sampler sampler(o);
+        auto q = hold(random_logits(gen, V, 0.4f), sampler, 2);
+        auto p0 = hold(random_logits(gen, V, 0.4f), sampler, 2);
+        auto p1 = hold(random_logits(gen, V, 0.4f), sampler, 2);
+        ASSERT_TRUE(q->from_summary && !q->truncated);
+        const int32_t d = int32_t(gen() % uint64_t(V));
+        auto target = [&](size_t i) -> const WarpedRow& { return i == 0 ? p0->view : p1->view; };
+
+        // The full-row reference and the uniform it emits with.
+        std::vector<float> qp(static_cast<size_t>(V)), pp0(static_cast<size_t>(V)),
+            pp1(static_cast<size_t>(V));
+        sampler.probabilities(q->logits.data(), V, qp.data());
+        sampler.probabilities(p0->logits.data(), V, pp0.data());
+        sampler.probabilities(p1->logits.data(), V, pp1.data());
+        Rng ref_rng{uint64_t(round) + 1000};
+        const VerifyResult want = tdm::verify_sampled({d}, {qp.data()}, {pp0.data(), pp1.data()},
+                                                      V, ref_rng);
+        Rng u_rng{uint64_t(round) + 1000};
+        (void)u_rng.uniform();  // the acceptance test's uniform
+        const double emit_u = u_rng.uniform();
+
+        Rng hooked{uint64_t(round) + 1000};
+        size_t asked_row = 99;
+        const VerifyResult got = tdm::verify_warped(
+            {d}, {q->view}, target, V, hooked, [&](size_t i, double u) -> std::optional<int32_t> {
+                asked_row = i;
+                EXPECT_EQ(u, emit_u);
+                return int32_t(7);  // a token only the hook would give
+            });
+        EXPECT_EQ(got.accepted, want.accepted);
+        EXPECT_EQ(got.bonus, want.bonus);
+        EXPECT_EQ(got.token, 7);
+        EXPECT_EQ(asked_row, want.bonus ? size_t(1) : size_t(0));
+        EXPECT_FALSE(p0->view.fetched_row());  // no host row was needed
+        EXPECT_FALSE(p1->view.fetched_row());
+        want.bonus ? ++bonuses : ++rejections;
+
+        Rng declined{uint64_t(round) + 1000};
+        const VerifyResult host_path = tdm::verify_warped(
+            {d}, {q->view}, target, V, declined,
+            [](size_t, double) { return std::optional<int32_t>{}; });
+        EXPECT_EQ(host_path.token, want.token);
+        EXPECT_EQ(host_path.accepted, want.accepted);
+    }
+    EXPECT_GT(rejections, 20);
+    EXPECT_GT(bonuses, 20);
 }
 
 // Chi-square (ALGORITHMS.md 2, test 2) of the summary path on a tiny vocabulary whose summaries
