@@ -56,7 +56,8 @@ int run(int64_t V, int reps) {
     std::printf("vocab %lld, median of %d calls, microseconds (wall, result on the host)\n\n",
                 (long long)V, reps);
     std::printf("| row | summary want=1 | want=2 | want=4 | want=64 | row draw rank | row draw id "
-                "| host fallback | host / rank draw |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                "| host fallback | host / rank draw |\n"
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (float spread : {1.0f, 6.0f}) {
         std::normal_distribution<float> d(0.0f, spread);
         std::vector<float> zp(static_cast<size_t>(V)), zq(static_cast<size_t>(V));

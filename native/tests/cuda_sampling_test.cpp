@@ -325,7 +325,8 @@ TEST(CudaSampling, SessionSamplesOnTheDevice) {
     const int64_t V = model->config().vocab_size;
     // Greedy, a nucleus, and pure temperature (whose flat rows are drawn over the whole row on
     // the device).
-    const std::pair<float, float> cases[] = {{0.0f, 0.95f}, {0.8f, 0.95f}, {1.0f, 1.0f}, {1.5f, 1.0f}};
+    const std::pair<float, float> cases[] = {
+        {0.0f, 0.95f}, {0.8f, 0.95f}, {1.0f, 1.0f}, {1.5f, 1.0f}};
     for (const auto& [T, top_p] : cases) {
         tdm_sampler_options o = default_sampler_options();
         o.temperature = T, o.top_p = top_p, o.seed = 5, o.stats_top_k = 5;

@@ -67,11 +67,12 @@ struct LogitSummary {
     double tempered = 0;  // sum over every z_j > -inf of exp((z_j - zmax) / T) (0 when T == 0)
 };
 
-// One token drawn by inverse CDF from whole logits rows where they live (Backend::draw_from_logits):
-// the draws a LogitSummary cannot decide, i.e. pure-temperature warps on flat rows whose draw runs
-// past the summary's ranked list (decode/candidate_sampling.h, decode/summary_verify.h). A row's
-// warp is w = exp((double(z) - max_logit) / temperature) over every z > -inf, normalised by
-// z_total (the summary's tempered sum); rows must be valid (no NaN or +inf: the summary checked).
+// One token drawn by inverse CDF from whole logits rows where they live
+// (Backend::draw_from_logits): the draws a LogitSummary cannot decide, i.e. pure-temperature
+// warps on flat rows whose draw runs past the summary's ranked list (decode/candidate_sampling.h,
+// decode/summary_verify.h). A row's warp is w = exp((double(z) - max_logit) / temperature) over
+// every z > -inf, normalised by z_total (the summary's tempered sum); rows must be valid (no NaN
+// or +inf: the summary checked).
 struct WarpedLogits {
     const float* logits = nullptr;  // device memory, vocab floats; null: absent
     double max_logit = 0.0;

@@ -283,7 +283,8 @@ RowDrawer::RowDrawer() {
     TDM_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
     TDM_REQUIRE(cooperative != 0, TDM_ERR_BACKEND_UNAVAILABLE,
                 "row draw: the GPU does not support cooperative launches");
-    TDM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, draw_kernel, kThreads, 0));
+    TDM_CUDA_CHECK(
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, draw_kernel, kThreads, 0));
     max_blocks_ = std::min(kMaxBlocks, sms * per_sm);
     TDM_REQUIRE(max_blocks_ >= 1, TDM_ERR_INTERNAL, "row draw: the kernel cannot be resident");
     state_.reserve(sizeof(DrawState) + 2 * size_t(kMaxBlocks) * sizeof(u64));

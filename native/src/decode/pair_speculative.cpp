@@ -213,7 +213,8 @@ void PairDecoder::speculative_step(std::vector<tdm_token_record>& out) {
             const std::optional<SummaryWarp> pw = warp_summary(so, t.summary);
             if (!pw || pw->truncated) return std::nullopt;
             const WarpedLogits p{nullptr, pw->max_logit, pw->z_total};
-            if (i == g) return large.draw_residual(where[i].row, p, nullptr, 0, {}, so.temperature, u);
+            if (i == g)  // the bonus: p alone
+                return large.draw_residual(where[i].row, p, nullptr, 0, {}, so.temperature, u);
             if (!q_device[i]) return std::nullopt;
             return large.draw_residual(where[i].row, p, &small, int64_t(i), *q_device[i],
                                        so.temperature, u);

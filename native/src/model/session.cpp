@@ -337,13 +337,8 @@ std::optional<int32_t> Session::draw_row(int64_t row, float temperature, WarpedL
     if (warp.logits == nullptr) return std::nullopt;
     RowDraw d;
     d.order = RowDraw::Order::kRank;
-    d.vocab = vocab();
-    d.temperature = temperature;
     d.p = warp;
-    d.u = u;
-    int32_t token = -1;
-    if (!backend_->draw_from_logits(d, &token)) return std::nullopt;
-    return token;
+    return draw(d, temperature, u);
 }
 
 std::optional<int32_t> Session::draw_residual(int64_t row, WarpedLogits p, const Session* draft,
@@ -364,10 +359,14 @@ std::optional<int32_t> Session::draw_residual(int64_t row, WarpedLogits p, const
     }
     RowDraw d;
     d.order = RowDraw::Order::kId;
-    d.vocab = vocab();
-    d.temperature = temperature;
     d.p = p;
     d.q = q;
+    return draw(d, temperature, u);
+}
+
+std::optional<int32_t> Session::draw(RowDraw d, float temperature, double u) const {
+    d.vocab = vocab();
+    d.temperature = temperature;
     d.u = u;
     int32_t token = -1;
     if (!backend_->draw_from_logits(d, &token)) return std::nullopt;

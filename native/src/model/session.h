@@ -144,6 +144,9 @@ public:
                                          double u) const;
 
 private:
+    // Runs `d` (its rows set) on the backend at `temperature` and uniform `u`; nullopt where the
+    // backend has no whole-row draw.
+    std::optional<int32_t> draw(RowDraw d, float temperature, double u) const;
     // Where held row `row` is in the workspace, or null when it is only on the host.
     const float* device_row(int64_t row) const;
     void check_row(int64_t row) const;
