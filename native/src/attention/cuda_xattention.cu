@@ -31,16 +31,7 @@ using estimate::kThreads;
 using estimate::kTileCols;
 using estimate::kTileRows;
 
-struct OnePassArgs {
-    float* scratch;          // [heads, tiles_per_launch * kTileRows, segs] log2 partial sums
-    int32_t segs;            // segments per score row (score columns / seg)
-    int32_t seg;             // columns per segment: min(B/S, 32), divides 32
-    int32_t rows_per_block;  // B / S
-    int32_t first_q_block, q_blocks, k_blocks;
-    int32_t launch, launches;  // row tiles of this launch: launch + launches * i (interleaved, so
-                               // every launch gets long and short causal rows alike)
-    float* sums;               // [heads, q_blocks, k_blocks] (zeroed before)
-};
+using xattn_wg::OnePassArgs;
 
 template <int D, class KT>
 __global__ void __launch_bounds__(kThreads) xattn_onepass_kernel(estimate::ScoreArgs a, OnePassArgs o) {
@@ -188,19 +179,13 @@ void launch_onepass_wgmma(const estimate::ScoreArgs& a, const OnePassArgs& o, in
     w.key_rem = int32_t(a.key_len % S);
     w.group = a.group;
     w.scale_log2 = a.scale_log2;
-    w.segs = o.segs;
-    w.seg = o.seg;
-    w.rows_per_block = o.rows_per_block;
-    w.first_q_block = o.first_q_block;
-    w.q_blocks = o.q_blocks;
-    w.k_blocks = o.k_blocks;
-    w.sums = o.sums;
+    w.o = o;
 
     const int64_t tiles = (a.rows + xattn_wg::kRows - 1) / xattn_wg::kRows;
     const size_t per_tile = size_t(heads) * xattn_wg::kRows * size_t(o.segs) * sizeof(float);
-    for_each_launch(tiles, per_tile, scratch, w.launches, [&](int32_t l, int64_t mine) {
-        w.launch = l;
-        w.scratch = scratch.as<float>();
+    for_each_launch(tiles, per_tile, scratch, w.o.launches, [&](int32_t l, int64_t mine) {
+        w.o.launch = l;
+        w.o.scratch = scratch.as<float>();
         kernel<<<dim3(unsigned(mine), unsigned(heads)), xattn_wg::kThreads, smem, s>>>(
             w, q_map, k_floor, k_ceil);
         TDM_CUDA_CHECK_LAUNCH("xattn_wgmma_kernel");

@@ -52,6 +52,18 @@ struct Config {
         1024 + size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t);
 };
 
+// The one-pass epilogue's arguments (cuda_xattention.cu), the same for both score engines.
+struct OnePassArgs {
+    float* scratch;          // [heads, tiles_per_launch * rows per tile, segs] log2 partial sums
+    int32_t segs;            // segments per score row (score columns / seg)
+    int32_t seg;             // columns per segment: min(B/S, 32), divides 32
+    int32_t rows_per_block;  // B / S
+    int32_t first_q_block, q_blocks, k_blocks;
+    int32_t launch, launches;  // row tiles of this launch: launch + launches * i (interleaved, so
+                               // every launch gets long and short causal rows alike)
+    float* sums;               // [heads, q_blocks, k_blocks] (zeroed before)
+};
+
 struct Args {
     int32_t stride;            // S
     int32_t rows;              // score rows per head (row_base .. row_base + rows - 1)
@@ -60,12 +72,7 @@ struct Args {
     int32_t key_rem;           // key_len % S: offsets below it read the ceil map
     int32_t group;             // query heads per KV head
     float scale_log2;          // scale / S * log2(e)
-    // The one-pass epilogue (OnePassArgs of cuda_xattention.cu).
-    float* scratch;
-    int32_t segs, seg, rows_per_block;
-    int32_t first_q_block, q_blocks, k_blocks;
-    int32_t launch, launches;
-    float* sums;
+    OnePassArgs o;             // the one-pass epilogue
 };
 
 __device__ __forceinline__ bool row_valid(const Args& a, int64_t R) {
@@ -90,7 +97,7 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
     const int head = blockIdx.y;
     // Longest causal rows first (the scheduler starts low block indices first): a shorter tail.
     const int local = int(gridDim.x) - 1 - int(blockIdx.x);
-    const int tile = a.launch + a.launches * local;
+    const int tile = a.o.launch + a.o.launches * local;
     const int r0 = tile * kRows;
     const int64_t R0 = a.row_base + r0;
     int64_t last = min(R0 + kRows - 1, a.row_base + a.rows - 1);
@@ -148,12 +155,12 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
         my_row[h] = row0 + warp * 16 + g + 8 * h;
-        my_scratch[h] = a.scratch +
+        my_scratch[h] = a.o.scratch +
                         (int64_t(head) * gridDim.x * kRows + int64_t(local) * kRows + my_row[h]) *
-                            a.segs;
+                            a.o.segs;
     }
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-    const int seg_tiles = a.seg / 8;  // n8 tiles per segment (seg is 8, 16 or 32)
+    const int seg_tiles = a.o.seg / 8;  // n8 tiles per segment (seg is 8, 16 or 32)
 
     int it = 0;
     for (int ct = 0; ct < col_tiles; ++ct) {
@@ -209,7 +216,8 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
                 if ((j + 1) % seg_tiles == 0) {  // a segment ends: its sum over the quad
                     part += __shfl_xor_sync(0xffffffffu, part, 1);
                     part += __shfl_xor_sync(0xffffffffu, part, 2);
-                    if (tq == 0) my_scratch[h][(C0 + (j + 1) * 8 - a.seg) / a.seg] = m_new + log2f(part);
+                    if (tq == 0)
+                        my_scratch[h][(C0 + (j + 1) * 8 - a.o.seg) / a.o.seg] = m_new + log2f(part);
                     sum += part;
                     part = 0.0f;
                 }
@@ -232,27 +240,28 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
         }
     }
     hopper::named_barrier_sync(1 + consumer, kWarpgroup);  // also orders the scratch writes
-    const int rpb = a.rows_per_block, segs_per_kb = max(1, rpb / a.seg);
-    const int64_t written = int64_t(col_tiles) * kCols / a.seg;  // segments written per row
+    const int rpb = a.o.rows_per_block, segs_per_kb = max(1, rpb / a.o.seg);
+    const int64_t written = int64_t(col_tiles) * kCols / a.o.seg;  // segments written per row
     const int q_local = 64 / rpb;
     const float* wg_scratch =
-        a.scratch + (int64_t(head) * gridDim.x * kRows + int64_t(local) * kRows + row0) * a.segs;
+        a.o.scratch +
+        (int64_t(head) * gridDim.x * kRows + int64_t(local) * kRows + row0) * a.o.segs;
     const int64_t kb_count = (written + segs_per_kb - 1) / segs_per_kb;
     for (int64_t i = tid; i < int64_t(q_local) * kb_count; i += kWarpgroup) {
         const int ql = int(i / kb_count);
         const int64_t kb = i % kb_count;
         const int64_t qb = (R0 + row0 + int64_t(ql) * rpb) / rpb;  // absolute query block
-        const int64_t qb_rel = qb - a.first_q_block;
-        if (kb > qb || kb >= a.k_blocks || qb_rel < 0 || qb_rel >= a.q_blocks) continue;
+        const int64_t qb_rel = qb - a.o.first_q_block;
+        if (kb > qb || kb >= a.o.k_blocks || qb_rel < 0 || qb_rel >= a.o.q_blocks) continue;
         float s = 0.0f;
         for (int r = ql * rpb; r < ql * rpb + rpb; ++r) {
             const float inv = row_inv_l[row0 + r];
             if (inv == 0.0f) continue;
             const float mr = row_m[row0 + r];
             for (int64_t sg = kb * segs_per_kb; sg < min(written, (kb + 1) * segs_per_kb); ++sg)
-                s += exp2f(wg_scratch[int64_t(r) * a.segs + sg] - mr) * inv;
+                s += exp2f(wg_scratch[int64_t(r) * a.o.segs + sg] - mr) * inv;
         }
-        a.sums[(int64_t(head) * a.q_blocks + qb_rel) * a.k_blocks + kb] = s;
+        a.o.sums[(int64_t(head) * a.o.q_blocks + qb_rel) * a.o.k_blocks + kb] = s;
     }
 }
 
