@@ -272,7 +272,6 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-
 // Slices of K per row (1, 2, 4 or 8): the most that keep the grid within kTargetWarps (one wave:
 // a partial second wave starts only as the first drains, a second round of load latency), while
 // every slice keeps at least two chunks per lane.

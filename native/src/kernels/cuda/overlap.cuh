@@ -12,9 +12,11 @@
 //   - allow_successor() comes after wait_for_predecessor() in every kernel, so when a kernel
 //     starts, every kernel before its predecessor has completed: decode attention relies on this
 //     to read the step's position and the older cache rows before its own wait.
-// allow_successor() lets the next overlapped kernel be scheduled; a kernel that runs in several
-// waves calls it only when its remaining work no longer needs free SM slots (near its end), so
-// waiting successor blocks do not take slots from its own later blocks.
+// allow_successor() lets the next overlapped kernel be scheduled once every block of this grid has
+// called it (or exited), so its own blocks are all resident or done by then. Called early, the
+// successor's blocks occupy the slots this grid frees and prefetch their weights while it drains;
+// the GEMVs do so for grids of one wave and call it after their streaming loop otherwise
+// (gemv_common.cuh: early_successor, measured, not derived).
 #pragma once
 
 #include <cuda_runtime.h>
