@@ -284,6 +284,23 @@ private:
     double z_total_ = 0.0;
 };
 
+// A fresh Sampler draws `draws` tokens from z as the full-sort spec does, its generator in step
+// with the spec's, and then writes the spec's probabilities bit for bit, drawing nothing.
+void expect_matches_full_sort(const std::vector<float>& z, const tdm_sampler_options& o,
+                              int draws) {
+    const FullSortSpec spec(z, o);
+    Sampler sampler(o);
+    Rng reference_rng(o.seed);
+    for (int i = 0; i < draws; ++i)
+        ASSERT_EQ(draw(sampler, z), spec.draw(reference_rng)) << "draw " << i;
+    ASSERT_TRUE(sampler.rng() == reference_rng);
+    std::vector<float> probs(z.size());
+    sampler.probabilities(z.data(), static_cast<int64_t>(z.size()), probs.data());
+    const std::vector<float> want = spec.probabilities();
+    ASSERT_EQ(std::memcmp(probs.data(), want.data(), z.size() * sizeof(float)), 0);
+    ASSERT_TRUE(sampler.rng() == reference_rng);
+}
+
 // Logits that stress the sampler's bucketing: long runs of exact ties (one value, a few values,
 // values on the quarter-nat bin edges), -0.0 next to +0.0, many -inf, one dominant logit, and
 // spreads so wide that most tokens land in the last bin.
@@ -331,16 +348,7 @@ TEST(Sampler, BucketedRankingMatchesFullSortBitForBit) {
             SCOPED_TRACE("vocab=" + std::to_string(vocab) + " shape=" + std::to_string(shape) +
                          " T=" + std::to_string(o.temperature) + " top_k=" + std::to_string(o.top_k) +
                          " top_p=" + std::to_string(o.top_p));
-            const FullSortSpec spec(z, o);
-            Sampler sampler(o);
-            Rng reference_rng(o.seed);
-            for (int i = 0; i < 25; ++i) ASSERT_EQ(draw(sampler, z), spec.draw(reference_rng)) << "draw " << i;
-            ASSERT_TRUE(sampler.rng() == reference_rng);
-            std::vector<float> probs(vocab);
-            sampler.probabilities(z.data(), v, probs.data());
-            const std::vector<float> want = spec.probabilities();
-            ASSERT_EQ(std::memcmp(probs.data(), want.data(), vocab * sizeof(float)), 0);
-            ASSERT_TRUE(sampler.rng() == reference_rng);  // probabilities() draws nothing
+            ASSERT_NO_FATAL_FAILURE(expect_matches_full_sort(z, o, 25));
         }
     }
 }
@@ -363,14 +371,7 @@ TEST(Sampler, FlatLargeVocabularyMatchesFullSort) {
               sampler_options(3.0f, 20000, 0.97f, gen()), sampler_options(1.0f, 0, 0.02f, gen())}) {
             SCOPED_TRACE("spread=" + std::to_string(spread) + " top_k=" + std::to_string(o.top_k) +
                          " top_p=" + std::to_string(o.top_p));
-            const FullSortSpec spec(z, o);
-            Sampler sampler(o);
-            Rng reference_rng(o.seed);
-            for (int i = 0; i < 100; ++i) ASSERT_EQ(draw(sampler, z), spec.draw(reference_rng)) << "draw " << i;
-            ASSERT_TRUE(sampler.rng() == reference_rng);
-            std::vector<float> probs(vocab);
-            sampler.probabilities(z.data(), static_cast<int64_t>(vocab), probs.data());
-            ASSERT_TRUE(probs == spec.probabilities());
+            ASSERT_NO_FATAL_FAILURE(expect_matches_full_sort(z, o, 100));
         }
     }
 }
