@@ -190,13 +190,16 @@ TEST(CudaGemv, OnePredicateSaysWhichKernelTakesAShape) {
     TDM_SKIP_WITHOUT_GPU();
     EXPECT_EQ(gemv_kernel_for(1, 4096), GemvKernel::kRows);
     EXPECT_EQ(gemv_kernel_for(1, 14336), GemvKernel::kRows);
-    EXPECT_EQ(gemv_kernel_for(2, 10240), GemvKernel::kRows);
-    EXPECT_EQ(gemv_kernel_for(2, 10248), GemvKernel::kTiles);  // the rows kernel's input bound
-    EXPECT_EQ(gemv_kernel_for(3, 2048), GemvKernel::kTiles);   // fits rows, tiles is faster
-    EXPECT_TRUE(gemv_rows_kernel_fits(4, 5120));
-    EXPECT_FALSE(gemv_rows_kernel_fits(4, 5128));
+    EXPECT_EQ(gemv_kernel_for(2, 14336), GemvKernel::kRows);
+    EXPECT_EQ(gemv_kernel_for(4, 2048), GemvKernel::kRows);
+    // The rows kernel's bound: the staged input (M * K bf16) beside a weight ring of two stages
+    // in one block's shared memory.
+    EXPECT_TRUE(gemv_rows_kernel_fits(4, 24640));
+    EXPECT_FALSE(gemv_rows_kernel_fits(4, 24648));
+    EXPECT_TRUE(gemv_rows_kernel_fits(2, 49280));
+    EXPECT_FALSE(gemv_rows_kernel_fits(2, 49288));
+    EXPECT_EQ(gemv_kernel_for(2, 49288), GemvKernel::kTiles);
     EXPECT_FALSE(gemv_rows_kernel_fits(5, 64));
-    EXPECT_EQ(gemv_kernel_for(2, 14336), GemvKernel::kTiles);
     EXPECT_EQ(gemv_kernel_for(5, 64), GemvKernel::kTiles);
     EXPECT_EQ(gemv_kernel_for(16, 14336), GemvKernel::kTiles);
     DeviceBuffer buffer(size_t(64) << 10);
@@ -281,9 +284,26 @@ TEST(CudaGemv, ProductsMatchFloat64AtEveryRowCount) {
     }
 }
 
-// silu(gate) * up in the epilogue. The products carry kTol rms + slack (E_g, E_u); silu is
-// 1.1-Lipschitz, so out may be off by 1.1 (|u| + E_u) E_g + (|silu(g)| + 1.1 E_g) E_u, plus f32
-// rounding of the epilogue (1e-5 relative).
+// silu(gate) * up in float64 and what the epilogue may be off by: the products carry kTol rms +
+// slack (E_g, E_u); silu is 1.1-Lipschitz, so out may be off by 1.1 (|u| + E_u) E_g +
+// (|silu(g)| + 1.1 E_g) E_u, plus f32 rounding of the epilogue (1e-5 relative).
+struct Swiglu {
+    std::vector<double> want, allowed;
+};
+
+Swiglu swiglu_reference(const Input& in, const Output& gate, const Output& up) {
+    const Ref g = reference(in, gate), u = reference(in, up);
+    Swiglu r{std::vector<double>(g.y.size()), std::vector<double>(g.y.size())};
+    for (size_t i = 0; i < g.y.size(); ++i) {
+        const double silu = g.y[i] / (1 + std::exp(-g.y[i]));
+        const double eg = kTol * g.rms + g.slack[i], eu = kTol * u.rms + u.slack[i];
+        r.want[i] = silu * u.y[i];
+        r.allowed[i] = 1.1 * (std::fabs(u.y[i]) + eu) * eg + (std::fabs(silu) + 1.1 * eg) * eu +
+                       1e-5 * std::fabs(r.want[i]);
+    }
+    return r;
+}
+
 TEST(CudaGemv, GatedProductsMatchSwigluOfFloat64AtEveryRowCount) {
     TDM_SKIP_WITHOUT_GPU();
     std::mt19937 rng(42);
@@ -293,15 +313,7 @@ TEST(CudaGemv, GatedProductsMatchSwigluOfFloat64AtEveryRowCount) {
         for (int64_t M = 1; M <= kGemvMaxRows; ++M) {
             for (const bool norm : {false, true}) {
                 const Input in(M, K, norm, rng);
-                const Ref g = reference(in, gate), u = reference(in, up);
-                std::vector<double> want(size_t(M * N)), allowed(want.size());
-                for (size_t i = 0; i < want.size(); ++i) {
-                    const double silu = g.y[i] / (1 + std::exp(-g.y[i]));
-                    const double eg = kTol * g.rms + g.slack[i], eu = kTol * u.rms + u.slack[i];
-                    want[i] = silu * u.y[i];
-                    allowed[i] = 1.1 * (std::fabs(u.y[i]) + eu) * eg +
-                                 (std::fabs(silu) + 1.1 * eg) * eu + 1e-5 * std::fabs(want[i]);
-                }
+                const Swiglu ref = swiglu_reference(in, gate, up);
                 for (const GemvKernel kernel : kernels_for(M, K)) {
                     SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) +
                                  (norm ? " normed " : " ") + name_of(kernel));
@@ -309,9 +321,40 @@ TEST(CudaGemv, GatedProductsMatchSwigluOfFloat64AtEveryRowCount) {
                     gemv_gated(in.view(), gate.weight(), gate.bias(), up.weight(), up.bias(),
                                out.data(), gate.ldy, nullptr, kernel);
                     ASSERT_TRUE(out.written_exactly());
-                    EXPECT_TRUE(within(out.logical(), want, allowed, N));
+                    EXPECT_TRUE(within(out.logical(), ref.want, ref.allowed, N));
                 }
             }
+        }
+    }
+}
+
+// More units than one wave of warps: each warp of the rows kernel walks several rows through its
+// weight ring (rows of one stage, a partial last stage, and rows of several stages), for plain
+// products (two outputs, one boundary between them mid-walk) and the gate/up pair.
+TEST(CudaGemv, RowsKernelWalksSeveralRowsPerWarp) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(44);
+    for (const int64_t K : {int64_t(200), int64_t(1032), int64_t(4096)}) {
+        const Output a(3001, K, true, 5, rng), b(2203, K, false, 0, rng);
+        const Output gate(2500, K, false, 0, rng), up(2500, K, true, 0, rng);
+        for (int64_t M = 1; M <= kGemvRowsKernelMaxRows; ++M) {
+            const Input in(M, K, true, rng);
+            SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K));
+            ASSERT_TRUE(gemv_rows_kernel_fits(M, K));
+            const Ref ra = reference(in, a), rb = reference(in, b);
+            GuardedOutput ya(M, a.N, a.ldy), yb(M, b.N, b.ldy);
+            const Projection both[2] = {a.into(ya.data()), b.into(yb.data())};
+            gemv(in.view(), both, 2, false, nullptr, GemvKernel::kRows);
+            ASSERT_TRUE(ya.written_exactly() && yb.written_exactly());
+            EXPECT_TRUE(matches(ya.logical(), ra, nullptr));
+            EXPECT_TRUE(matches(yb.logical(), rb, nullptr));
+
+            const Swiglu ref = swiglu_reference(in, gate, up);
+            GuardedOutput out(M, gate.N, gate.ldy);
+            gemv_gated(in.view(), gate.weight(), gate.bias(), up.weight(), up.bias(), out.data(),
+                       gate.ldy, nullptr, GemvKernel::kRows);
+            ASSERT_TRUE(out.written_exactly());
+            EXPECT_TRUE(within(out.logical(), ref.want, ref.allowed, gate.N));
         }
     }
 }

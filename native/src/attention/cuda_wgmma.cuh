@@ -1,5 +1,5 @@
 // Hopper (sm_90a) building blocks of the warp-specialised attention kernels: warpgroup matrix
-// instructions (wgmma) and their shared-memory descriptors, mbarriers, bulk tensor copies (TMA)
+// instructions (wgmma) and their shared-memory descriptors, bulk tensor copies (TMA)
 // and register reallocation. Thin wrappers over PTX, each named for the instruction it issues;
 // what the kernels build from them is in cuda_flash_wgmma.cuh.
 //
@@ -13,6 +13,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+#include "kernels/cuda/async_copy.cuh"  // mbarriers, shared by the GEMV
 
 namespace tdm::cuda::hopper {
 
@@ -60,37 +62,6 @@ __device__ __forceinline__ void fence_registers(float (&d)[N]) {
 }
 
 #include "attention/cuda_wgmma_ops.inc"
-
-// --- mbarriers ------------------------------------------------------------------------------------
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-    return uint32_t(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void mbarrier_init(uint64_t* bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
-}
-// Makes the initialisations visible to the async proxy (TMA) and the other threads.
-__device__ __forceinline__ void mbarrier_init_fence() {
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-}
-__device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
-}
-// Arrives and announces `bytes` of asynchronous copies that complete on this barrier's phase.
-__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)),
-                 "r"(bytes)
-                 : "memory");
-}
-// Spins until the phase with the given parity has completed.
-__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
-    asm volatile(
-        "{\n.reg .pred done;\n"
-        "WAIT_%=:\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-        "@!done bra WAIT_%=;\n}\n" ::"r"(smem_u32(bar)),
-        "r"(parity)
-        : "memory");
-}
 
 // --- bulk tensor copies -----------------------------------------------------------------------
 // Copies the box at coordinates (c0, c1, c2) of the 3-D tensor map into shared memory at dst;

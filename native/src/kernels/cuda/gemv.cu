@@ -3,19 +3,27 @@
 // kernel adds: cuBLAS needs the activations rounded to bf16 in a pass of their own (a launch per
 // product), one launch per matrix, and the sub-layer's RMSNorm and residual add in kernels of
 // their own. Here one launch does a whole projection step. Two kernels (kernels.h: GemvKernel):
-// the rows kernel below, a warp per weight row on the CUDA cores, for 1..4 input rows of a
-// modest K (the decode step's kernel), and the tensor-core tiles kernel (gemv_tiles.cu) for up
-// to 16 rows of any K the models have. The rows kernel:
-//   - prologue: the first weights are requested before the predecessor kernel has finished
+// the rows kernel below, a warp per weight row on the CUDA cores, for 1..4 input rows (the decode
+// step's kernel, and speculative verification's up to gamma 3), and the tensor-core tiles kernel
+// (gemv_tiles.cu) for up to 16 rows of any K the models have. The rows kernel:
+//   - prologue: each warp's weight ring (below) fills before the predecessor kernel has finished
 //     (overlap.cuh); then the block stages its input x in shared memory as bf16 - normalised on
 //     the way (rmsnorm(x) * w, the sub-layer's norm) when asked, rounded exactly as
 //     round_to_bf16 would - so no warp rounds or re-reads x from L2;
-//   - main loop: each warp streams one weight row (or a slice of one when there are too few rows
-//     to fill the GPU) with 16-byte loads that bypass L1, the next batch in flight while the
-//     current one is multiplied, f32 accumulation;
+//   - main loop: one wave of warps walks the weight rows (a warp takes rows w, w + warps, ...;
+//     when there are too few rows to fill the GPU, slices of one row), each streaming its rows
+//     through a ring of stages in shared memory that bulk asynchronous copies fill, f32
+//     accumulation;
 //   - epilogue (gemv_common.cuh, shared with the tiles kernel): bias; then store, add into y (the
 //     residual stream), for the gate/up pair silu(gate) * up, or for q, k, v RoPE and the
 //     KV-cache append (Mode). Every matrix that reads the same input goes in one launch.
+#include <algorithm>
+#include <climits>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/async_copy.cuh"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/gemv_common.cuh"
@@ -28,11 +36,27 @@ namespace {
 
 using namespace gemv_detail;
 
-// Warps to start: about one wave at two blocks per SM on a 132-SM H100. Fewer rows than that
-// are cut into slices of K (see slices_for).
-constexpr int64_t kTargetWarps = 2048;
-// The rows kernel stages its whole input: M * K bf16 within the 48 KB default.
-constexpr int64_t kRowsMaxInputElements = 20480;
+// The weight ring: each warp streams its rows through a ring of up to kMaxStages stages of
+// kStageBytes in shared memory, filled by bulk asynchronous copies (async_copy.cuh) that its lane
+// 0 issues as soon as the warp has consumed a stage. Bytes in flight then cost no registers: the
+// kernel before it held two batches of 16-byte loads in registers, which capped it at two 8-warp
+// blocks an SM and ~64 KB in flight, and fell short of HBM's rate as soon as the multiply grew
+// with M (ncu: 46-61% of DRAM peak on the 8B projections at 3 rows). Measured on an H100 against
+// it (tandem_cuda_gemv_bench, same run): the 1B decode pass 938 against 996 us, the 8B one 5,290
+// against 5,276; 3 rows 1.12x (8B) and 1.22x (1B) of one row where the tiles kernel took 1.18x
+// and 1.35x. 4 KB stages measured slower (8B 5,317 us, 1B 965).
+constexpr int kStageBytes = 2048;               // 4 chunks a lane: one matrix, or two of 1 KB
+constexpr int kStageChunks = kStageBytes / 16;       // 16-byte chunks a stage holds
+constexpr int kMaxStages = 8;
+constexpr int kBarrierBytes = kWarps * kMaxStages * 8;  // the ring's mbarriers, at the start
+// Shared memory of an sm_90 SM and the most one block may ask for (the opt-in maximum): every
+// build of this backend is sm_90a (cmake/TandemOptions.cmake). A block also holds ~0.4 KB of
+// static shared memory and the runtime reserves 1 KB a block, hence the margin.
+constexpr int64_t kSmPerSm = 233472;
+constexpr int64_t kSmPerBlockMax = 232448;
+constexpr int64_t kSmMargin = 2048;
+// Two blocks an SM when each keeps at least this many stages, else one block with more.
+constexpr int kMinStagesForTwoBlocks = 3;
 
 // The 8 bf16 of a 16-byte word as floats (element 2i is the low half of word i).
 __device__ __forceinline__ void widen8(const uint4& w, float (&out)[kElems]) {
@@ -44,10 +68,12 @@ __device__ __forceinline__ void widen8(const uint4& w, float (&out)[kElems]) {
     }
 }
 
-// What a warp does: one weight row (two for the gated kernel: gate and up), chunks [c_begin,
-// c_end) of it. A slice 0 warp finishes its row.
+// What a warp does: weight rows (two for the gated kernel: gate and up; a pair for kRope) first,
+// first + stride, ... below the launch's units, chunks [c_begin, c_end) of each. With slices > 1
+// a row is shared by `slices` warps of the block (the grid then gives every warp one row at
+// most), and a slice 0 warp finishes it.
 struct WarpTask {
-    int64_t row;  // in the concatenation of the outputs; past the end: no work
+    int64_t first, stride;
     int slice;
     int c_begin, c_end;
 };
@@ -57,11 +83,42 @@ __device__ __forceinline__ WarpTask warp_task(int slices, int K) {
     const int chunks = K / kElems;
     const int per = (chunks + slices - 1) / slices;
     WarpTask t;
-    t.row = int64_t(blockIdx.x) * (kWarps / slices) + warp / slices;
+    t.first = int64_t(blockIdx.x) * (kWarps / slices) + warp / slices;
+    t.stride = int64_t(gridDim.x) * (kWarps / slices);
     t.slice = warp % slices;
     t.c_begin = min(chunks, t.slice * per);
     t.c_end = min(chunks, t.c_begin + per);
     return t;
+}
+
+// Unit `unit` of the concatenated outputs as the output it falls in (seg), its weight rows r and
+// their addresses (a pair for kRope: rows r and r + D/2 of one head, as the epilogue wants them).
+template <Mode kMode>
+struct UnitRows {
+    static constexpr int kMats = kMatsOf<kMode>;
+    int seg;
+    int64_t unit;  // within output seg
+    int64_t r[kMats];
+    const uint16_t* w[kMats];
+};
+
+template <Mode kMode>
+__device__ __forceinline__ UnitRows<kMode> unit_rows(const Params& p, int64_t unit) {
+    constexpr int kMats = kMatsOf<kMode>;
+    constexpr int kUnitRows = kMode == Mode::kRope ? 2 : 1;
+    UnitRows<kMode> u;
+    u.unit = unit;
+    u.seg = kMode == Mode::kGated ? 0 : locate(p, u.unit, kUnitRows);
+    if (kMode == Mode::kRope) {
+        u.r[0] = pair_row(p, u.unit);
+        u.r[kMats - 1] = u.r[0] + p.rope.head_dim / 2;
+    } else {
+#pragma unroll
+        for (int t = 0; t < kMats; ++t) u.r[t] = u.unit;
+    }
+#pragma unroll
+    for (int t = 0; t < kMats; ++t) u.w[t] = p.w[kMode == Mode::kGated ? t : u.seg] + u.r[t] * p.K;
+    return u;
 }
 
 // Float4 loads of x (and the norm weight's 4-element words) a thread issues together in
@@ -135,22 +192,6 @@ __device__ __forceinline__ void stage_input(const Params& p, uint16_t* xs) {
     __syncthreads();
 }
 
-// kBatch chunks of each of kMats rows, starting at chunk c (lane-strided by 32); past c_end: 0.
-template <int kMats, int kBatch>
-__device__ __forceinline__ void load_batch(uint4 (&dst)[kMats][kBatch],
-                                           const uint16_t* const (&rows)[kMats], int c,
-                                           int c_end, uint64_t policy) {
-#pragma unroll
-    for (int u = 0; u < kBatch; ++u) {
-        const int at = c + u * kWarpSize;
-#pragma unroll
-        for (int t = 0; t < kMats; ++t)
-            dst[t][u] = at < c_end ? load_weights(reinterpret_cast<const uint4*>(rows[t]) + at,
-                                                  policy)
-                                   : make_uint4(0, 0, 0, 0);
-    }
-}
-
 // acc[t][m] += the batch's weights times the staged x.
 template <int M, int kMats, int kBatch>
 __device__ __forceinline__ void multiply_batch(const uint4 (&wv)[kMats][kBatch],
@@ -200,61 +241,50 @@ __device__ __forceinline__ void sum_slices(float (&acc)[kMats][M], int slices) {
     }
 }
 
-template <int M, Mode kMode>
-__global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices) {
+// The launch's shape beyond Params: K slices a row, the ring's depth, the units (rows, or row
+// pairs for kRope) of all outputs together.
+struct RowsGrid {
+    int slices;
+    int stages;
+    int64_t units;
+};
+
+// A stage of a warp's walk: part `part` (of per_row) of unit `unit`. Counters, not a stage index
+// divided out: a 64-bit division by a launch value costs more than the multiply of a stage.
+struct Cursor {
+    int64_t unit;
+    int part;
+};
+
+__device__ __forceinline__ void advance(Cursor& at, const WarpTask& task, int per_row) {
+    if (++at.part == per_row) {
+        at.part = 0;
+        at.unit += task.stride;
+    }
+}
+
+// Lane 0's side of the ring: the copies of stage `at` into ring slot `slot_smem`, counted on that
+// slot's barrier.
+template <Mode kMode>
+__device__ __forceinline__ void issue_stage(const Params& p, const WarpTask& task, Cursor at,
+                                            uint32_t slot_smem, uint64_t* bar, uint64_t policy) {
     constexpr int kMats = kMatsOf<kMode>;
-    extern __shared__ uint16_t xs[];  // [M][K]
-    // Loads in flight per lane: two batches of 8 (one row) or 4 (two rows) chunks per row.
-    constexpr int kBatch = kMats == 1 ? 8 : 4;
-    const int lane = threadIdx.x % kWarpSize;
-    const WarpTask task = warp_task(slices, p.K);
-
-    // This warp's unit (a row, or a row pair for kRope), the output it falls in, its rows.
-    constexpr int kUnitRows = kMode == Mode::kRope ? 2 : 1;
-    int64_t unit = task.row;
-    const int seg = kMode == Mode::kGated ? 0 : locate(p, unit, kUnitRows);
-    const bool valid = unit < p.rows[seg] / kUnitRows;
-    int64_t r[kMats];
-    if (kMode == Mode::kRope) {
-        r[0] = pair_row(p, unit);
-        r[kMats - 1] = r[0] + p.rope.head_dim / 2;
-    } else {
-#pragma unroll
-        for (int t = 0; t < kMats; ++t) r[t] = unit;
-    }
-    const uint16_t* rows[kMats];
+    constexpr int kMatChunks = kStageChunks / kMats;
+    const UnitRows<kMode> u = unit_rows<kMode>(p, at.unit);
+    const int c = task.c_begin + at.part * kMatChunks;
+    const uint32_t bytes = uint32_t(min(kMatChunks, task.c_end - c)) * 16u;
+    hopper::mbarrier_arrive_expect_tx(bar, kMats * bytes);
 #pragma unroll
     for (int t = 0; t < kMats; ++t)
-        rows[t] = p.w[kMode == Mode::kGated ? t : seg] + (valid ? r[t] : 0) * p.K;
+        hopper::bulk_load(slot_smem + t * kMatChunks * 16, u.w[t] + int64_t(c) * kElems, bytes,
+                          bar, policy);
+}
 
-    uint4 cur[kMats][kBatch], next[kMats][kBatch];
-    const int step = kWarpSize * kBatch;
-    int c = task.c_begin + lane;
-    const int c_end = valid ? task.c_end : 0;
-    const uint64_t policy = weight_policy(p.evict_first);
-    load_batch(cur, rows, c, c_end, policy);  // weights depend on nothing: before the wait
-    wait_for_predecessor();
-    if (p.early_successor) allow_successor();
-    stage_input<M>(p, xs);
-
-    float acc[kMats][M] = {};
-    for (; c < c_end; c += step) {
-        load_batch(next, rows, c + step, c_end, policy);
-        multiply_batch<M>(cur, xs, p.K, c, c_end, acc);
-#pragma unroll
-        for (int t = 0; t < kMats; ++t)
-#pragma unroll
-            for (int u = 0; u < kBatch; ++u) cur[t][u] = next[t][u];
-    }
-    if (!p.early_successor) allow_successor();
-#pragma unroll
-    for (int t = 0; t < kMats; ++t)
-#pragma unroll
-        for (int m = 0; m < M; ++m) acc[t][m] = warp_sum(acc[t][m]);
-    sum_slices<M, kMats>(acc, slices);
-    if (!valid || task.slice != 0 || lane >= M) return;
-
-    // Lane m writes input row m.
+// The finished sums of one unit (lane m holds input row m) through the mode's epilogue.
+template <int M, Mode kMode>
+__device__ __forceinline__ void finish_unit(const Params& p, const UnitRows<kMode>& u,
+                                            const float (&acc)[kMatsOf<kMode>][M], int lane) {
+    constexpr int kMats = kMatsOf<kMode>;
     float v[kMats];
 #pragma unroll
     for (int t = 0; t < kMats; ++t) {
@@ -263,24 +293,169 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, int slices)
         for (int m = 1; m < M; ++m) v[t] = lane == m ? acc[t][m] : v[t];
     }
     if (kMode == Mode::kGated)
-        store_gated(p, lane, unit, v[0], v[kMats - 1]);
+        store_gated(p, lane, u.unit, v[0], v[kMats - 1]);
     else if (kMode == Mode::kPlain)
-        store_plain(p, lane, seg, unit, v[0]);
+        store_plain(p, lane, u.seg, u.unit, v[0]);
     else
-        store_rope(p, lane, seg, r[0], v[0], v[kMats - 1]);
+        store_rope(p, lane, u.seg, u.r[0], v[0], v[kMats - 1]);
+}
+
+template <int M, Mode kMode>
+__global__ void __launch_bounds__(kThreads, 2) gemv_kernel(Params p, RowsGrid g) {
+    constexpr int kMats = kMatsOf<kMode>;
+    constexpr int kBatch = kStageChunks / kMats / kWarpSize;  // chunks a lane a stage, per matrix
+    extern __shared__ __align__(16) unsigned char smem[];
+    const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+    uint64_t* bars = reinterpret_cast<uint64_t*>(smem) + warp * kMaxStages;
+    const uint4* ring = reinterpret_cast<const uint4*>(smem + kBarrierBytes) +
+                        size_t(warp) * g.stages * kStageChunks;
+    const uint32_t ring_smem = hopper::smem_u32(ring);
+    uint16_t* xs = reinterpret_cast<uint16_t*>(smem + kBarrierBytes +
+                                               size_t(kWarps) * g.stages * kStageBytes);  // [M][K]
+
+    // The warp's walk: its units, each cut into per_row stages.
+    const WarpTask task = warp_task(g.slices, p.K);
+    const int per_row = (task.c_end - task.c_begin + kStageChunks / kMats - 1) /
+                        (kStageChunks / kMats);
+    const int64_t units = task.first < g.units ? (g.units - 1 - task.first) / task.stride + 1 : 0;
+    const int64_t total = units * per_row;
+    const uint64_t policy = weight_policy(p.evict_first);
+    Cursor fill{task.first, 0};  // the next stage to copy (lane 0's)
+    int64_t issued = 0;
+    if (lane == 0) {
+        for (int s = 0; s < g.stages; ++s) hopper::mbarrier_init(&bars[s], 1);
+        hopper::mbarrier_init_fence();
+        // The weights depend on nothing: the ring fills before the predecessor ends.
+        for (; issued < g.stages && issued < total; ++issued, advance(fill, task, per_row))
+            issue_stage<kMode>(p, task, fill, ring_smem + uint32_t(issued) * kStageBytes,
+                               &bars[issued], policy);
+    }
+    __syncwarp();
+    wait_for_predecessor();
+    if (p.early_successor) allow_successor();
+    stage_input<M>(p, xs);
+
+    float acc[kMats][M] = {};
+    Cursor use{task.first, 0};  // the stage to multiply
+    int slot = 0;
+    uint32_t phase = 0;
+    for (int64_t j = 0; j < total; ++j) {
+        hopper::mbarrier_wait(&bars[slot], phase);
+        uint4 wv[kMats][kBatch];
+        const uint4* stage = ring + slot * kStageChunks;
+#pragma unroll
+        for (int t = 0; t < kMats; ++t)
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u)
+                wv[t][u] = stage[t * (kStageChunks / kMats) + u * kWarpSize + lane];
+        const int c = task.c_begin + use.part * (kStageChunks / kMats);
+        multiply_batch<M>(wv, xs, p.K, c + lane, task.c_end, acc);
+        __syncwarp();  // every lane has read the slot: it may be refilled
+        if (lane == 0 && issued < total) {
+            issue_stage<kMode>(p, task, fill, ring_smem + uint32_t(slot) * kStageBytes,
+                               &bars[slot], policy);
+            ++issued;
+            advance(fill, task, per_row);
+        }
+        if (++slot == g.stages) {
+            slot = 0;
+            phase ^= 1u;
+        }
+        if (use.part == per_row - 1 && g.slices == 1) {
+#pragma unroll
+            for (int t = 0; t < kMats; ++t)
+#pragma unroll
+                for (int m = 0; m < M; ++m) acc[t][m] = warp_sum(acc[t][m]);
+            if (lane < M) finish_unit<M, kMode>(p, unit_rows<kMode>(p, use.unit), acc, lane);
+#pragma unroll
+            for (int t = 0; t < kMats; ++t)
+#pragma unroll
+                for (int m = 0; m < M; ++m) acc[t][m] = 0.0f;
+        }
+        advance(use, task, per_row);
+    }
+    if (!p.early_successor) allow_successor();
+    if (g.slices == 1) return;
+    // Sliced rows: one unit a warp at most; its slices' sums meet in slice 0.
+#pragma unroll
+    for (int t = 0; t < kMats; ++t)
+#pragma unroll
+        for (int m = 0; m < M; ++m) acc[t][m] = warp_sum(acc[t][m]);
+    sum_slices<M, kMats>(acc, g.slices);
+    if (units == 0 || task.slice != 0 || lane >= M) return;
+    finish_unit<M, kMode>(p, unit_rows<kMode>(p, task.first), acc, lane);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// Slices of K per row (1, 2, 4 or 8): the most that keep the grid within kTargetWarps (one wave:
-// a partial second wave starts only as the first drains, a second round of load latency), while
+// Slices of K per row (1, 2, 4 or 8): the most that keep the grid within `warps` (one wave: a
+// partial second wave starts only as the first drains, a second round of load latency), while
 // every slice keeps at least two chunks per lane.
-int slices_for(int64_t rows, int64_t K) {
+int slices_for(int64_t rows, int64_t K, int64_t warps) {
     int slices = 1;
-    while (slices < kWarps && rows * slices * 2 <= kTargetWarps &&
+    while (slices < kWarps && rows * slices * 2 <= warps &&
            K / kElems / (2 * slices) >= 2 * kWarpSize)
         slices *= 2;
     return slices;
+}
+
+// The ring's depth for M staged input rows of K, and the blocks an SM that leaves: two blocks
+// when each still keeps kMinStagesForTwoBlocks stages beside its input, else one block with up
+// to kMaxStages. Fewer than two stages: the shape does not fit.
+struct RingShape {
+    int stages;
+    int blocks_per_sm;
+    size_t smem;  // dynamic shared memory a block
+};
+
+RingShape ring_shape(int64_t M, int64_t K) {
+    const int64_t input = M * K * int64_t(sizeof(uint16_t));
+    const int64_t stage = int64_t(kWarps) * kStageBytes;
+    const int64_t fixed = kSmMargin + kBarrierBytes + input;
+    const int64_t two = (kSmPerSm / 2 - fixed) / stage;
+    const int64_t one = (kSmPerBlockMax - fixed) / stage;
+    RingShape r{};
+    r.blocks_per_sm = two >= kMinStagesForTwoBlocks ? 2 : 1;
+    r.stages = int(std::max<int64_t>(0, std::min<int64_t>(kMaxStages, r.blocks_per_sm == 2 ? two : one)));
+    r.smem = size_t(kBarrierBytes + stage * r.stages + input);
+    return r;
+}
+
+// Blocks of `kernel` with `smem` bytes the device runs at once (asked once per kernel, size and
+// device; the first time also lifts the kernel's dynamic shared-memory limit to the device's).
+int resident_blocks(const void* kernel, size_t smem) {
+    int device = 0;
+    TDM_CUDA_CHECK(cudaGetDevice(&device));
+    struct Known {
+        const void* kernel;
+        size_t smem;
+        int device, blocks;
+    };
+    static std::mutex mutex;
+    static std::vector<Known> known;  // 12 kernels x a few sizes x the devices
+    const std::lock_guard<std::mutex> lock(mutex);
+    bool lifted = false;
+    for (const Known& k : known) {
+        if (k.kernel == kernel && k.device == device && k.smem == smem) return k.blocks;
+        lifted |= k.kernel == kernel && k.device == device;
+    }
+    if (!lifted) {
+        cudaFuncAttributes attributes{};
+        int optin = 0;
+        TDM_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+        TDM_CUDA_CHECK(
+            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+        TDM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            optin - int(attributes.sharedSizeBytes)));
+    }
+    int per_sm = 0, sms = 0;
+    TDM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+    TDM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    TDM_REQUIRE(per_sm > 0, TDM_ERR_DEVICE,
+                "gemv_kernel: the device cannot run a block with " + std::to_string(smem / 1024) +
+                    " KB of shared memory");
+    known.push_back(Known{kernel, smem, device, per_sm * sms});
+    return per_sm * sms;
 }
 
 // Checks one output and adds it to p.
@@ -328,18 +503,22 @@ Params input_params(const LayerInput& in, int64_t K, const char* kernel) {
 template <Mode kMode>
 void launch_rows(const Params& p, int64_t M, int64_t units, cudaStream_t stream,
                  const char* name) {
-    const int slices = slices_for(units, p.K);
-    const int64_t per_block = kWarps / slices;
-    const int64_t blocks = (units + per_block - 1) / per_block;
-    TDM_REQUIRE(blocks <= INT_MAX, TDM_ERR_INVALID_ARGUMENT,
-                std::string(name) + ": too many output rows");
-    const size_t smem = size_t(M) * size_t(p.K) * sizeof(uint16_t);
-    Params q = p;
-    q.early_successor = early_successor(blocks * kWarps <= kTargetWarps);
-    q.evict_first = weights_evict_first();
+    const RingShape shape = ring_shape(M, p.K);
     auto go = [&](auto kernel) {
-        launch_overlapped(name, kernel, dim3(unsigned(blocks)), dim3(kThreads), smem, stream, q,
-                          slices);
+        const int64_t resident = resident_blocks(reinterpret_cast<const void*>(kernel), shape.smem);
+        RowsGrid g{};
+        g.slices = slices_for(units, p.K, resident * kWarps);
+        g.stages = shape.stages;
+        g.units = units;
+        // Sliced rows: a unit a warp. Otherwise one wave of warps walks every unit.
+        const int64_t per_block = kWarps / g.slices;
+        const int64_t needed = (units + per_block - 1) / per_block;
+        const int64_t blocks = g.slices > 1 ? needed : std::min(needed, resident);
+        Params q = p;
+        q.early_successor = early_successor(blocks <= resident);
+        q.evict_first = weights_evict_first();
+        launch_overlapped(name, kernel, dim3(unsigned(blocks)), dim3(kThreads), shape.smem, stream,
+                          q, g);
     };
     switch (M) {
         case 1: go(gemv_kernel<1, kMode>); break;
@@ -351,7 +530,7 @@ void launch_rows(const Params& p, int64_t M, int64_t units, cudaStream_t stream,
 
 bool rows_fit(int64_t M, int64_t K) {
     return M >= 1 && M <= kGemvRowsKernelMaxRows && K > 0 && K % kElems == 0 &&
-           M * K <= kRowsMaxInputElements;
+           K <= (int64_t(1) << 24) && ring_shape(M, K).stages >= 2;
 }
 
 // Runs `units` rows (a warp each; kRope: row pairs) on the kernel asked for or, for kAuto, on
@@ -364,8 +543,8 @@ void launch(const Params& p, int64_t M, int64_t units, GemvKernel kernel, cudaSt
         TDM_REQUIRE(rows_fit(M, p.K), TDM_ERR_INVALID_ARGUMENT,
                     std::string(what) + ": " + std::to_string(M) + " rows of " +
                         std::to_string(p.K) + " do not fit the rows kernel (M <= " +
-                        std::to_string(kGemvRowsKernelMaxRows) + ", M * K <= " +
-                        std::to_string(kRowsMaxInputElements) + ")");
+                        std::to_string(kGemvRowsKernelMaxRows) +
+                        " and the staged input beside a ring of two stages)");
         launch_rows<kMode>(p, M, units, stream, "launch of gemv_kernel");
     } else {
         const int64_t per_tile = kMode == Mode::kRope ? 4 : 8;
@@ -381,15 +560,15 @@ bool gemv_supports(const float* x, int64_t M, int64_t ldx, int64_t K) {
     return gemv_tiles_fits(M, K) && ldx >= K && ldx % 4 == 0 && aligned16(x);
 }
 
-// The rows kernel streams each weight row once per input row's dot product set and its cost grows
-// with M; the tiles kernel's mma covers up to 16 rows at one price. Measured on an H100
-// (tandem_cuda_gemv_bench, 1B and 8B projections): rows wins at M = 1 (e.g. 8B q/k/v 20.6 vs
-// 26.0 us) and mostly at M = 2, tiles from M = 4 on (8B gate/up 90 vs 100 us, the 1B vocabulary
-// 204 vs 382 us), so M >= 3 takes the tiles kernel.
+// Measured on an H100 (tandem_cuda_gemv_bench, the 1B and 8B projections, same run): the rows
+// kernel is as fast as the tiles kernel or faster on every projection up to M = 4 (8B at M = 3:
+// q/k/v 24.1 against 26.5 us, gate/up 86.1 against 90.1, the vocabulary 368 against 374), and
+// slower from M = 5 (8B down 55.4 against 48.9 us), where its multiply (M products per weight)
+// outgrows the streaming; so kAuto takes the rows kernel wherever it fits.
 bool gemv_rows_kernel_fits(int64_t M, int64_t K) { return rows_fit(M, K); }
 
 GemvKernel gemv_kernel_for(int64_t M, int64_t K) {
-    return M <= 2 && rows_fit(M, K) ? GemvKernel::kRows : GemvKernel::kTiles;
+    return rows_fit(M, K) ? GemvKernel::kRows : GemvKernel::kTiles;
 }
 
 void gemv(const LayerInput& in, const Projection* outputs, int count, bool accumulate,

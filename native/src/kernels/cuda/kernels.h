@@ -60,15 +60,16 @@ void rope_and_store(const RopeStore& args, cudaStream_t stream);
 // y = bf16(in) W^T + bias with f32 accumulation, the numerics of Matmul's cuBLAS path (matmul.h),
 // where `in` is x itself or rmsnorm(x) * norm (LayerInput; computed on the fly with rmsnorm's
 // formula, in.scratch unused). Every weight is read once, whatever M. Two kernels:
-//   - kRows: a warp per weight row on the CUDA cores, the whole input staged in shared memory:
-//     M <= kGemvRowsKernelMaxRows and M * K <= 20480 (the one-row decode step's kernel);
+//   - kRows: a warp per weight row on the CUDA cores, the whole input staged in shared memory
+//     beside the warps' weight rings: M <= kGemvRowsKernelMaxRows and M * K <= 98,560 (the
+//     decode step's kernel, and a verification pass's up to 4 rows);
 //   - kTiles: tensor cores, 8 weight rows by all M rows per mma, K cut across a thread-block
 //     cluster: M <= kGemvMaxRows and K up to about 23k at M = 16 (more for fewer rows).
 // gemv_supports says whether a shape takes the GEMV at all (M >= 1, K % 8 == 0, x and every
 // weight 16-byte aligned, ldx % 4 == 0, and the tiles kernel's bound: every shape the rows kernel
 // takes, the tiles kernel takes too); gemv_rows_kernel_fits says whether kRows can take it, and
-// gemv_kernel_for which kernel kAuto runs (kRows for M <= 2 where it fits, else kTiles: measured
-// faster from M = 3 on, see gemv.cu). Forcing a kernel that does not fit the shape is an error.
+// gemv_kernel_for which kernel kAuto runs (kRows wherever it fits, else kTiles: measured as fast
+// or faster up to 4 rows, see gemv.cu). Forcing a kernel that does not fit the shape is an error.
 constexpr int kGemvMaxRows = 16;
 constexpr int kGemvRowsKernelMaxRows = 4;
 constexpr int kGemvMaxOutputs = 3;

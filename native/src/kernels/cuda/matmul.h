@@ -1,7 +1,7 @@
 // The CUDA backend's matrix products, y = x W^T + bias with bf16 weights: the f32 activations are
 // rounded to bf16 and multiplied with f32 accumulation. Two paths, one numerics:
 //   - up to kGemvMaxRows (16) input rows (a decode step, a verification batch, a catch-up): the
-//     GEMV kernels (kernels.h; gemv_kernel_for picks the rows kernel for 1..2 short rows, the
+//     GEMV kernels (kernels.h; gemv_kernel_for picks the rows kernel for 1..4 rows, the
 //     tensor-core tiles kernel otherwise), which stage the input in shared memory (normalised on
 //     the way when the layer input carries its norm), stream every matrix sharing the input in
 //     one launch - each weight read once whatever M - and add into the residual stream in their
