@@ -43,18 +43,29 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
-// `scratch` holds 32 floats of shared memory; the call ends with the block synchronised.
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
+// Sums over the whole block of each of kN values (blockDim.x a multiple of 32, at most 1024), in
+// place; every thread gets them. `scratch` holds kN x 32 floats of shared memory; the call ends
+// with the block synchronised. One reduction for kN values costs what one costs.
+template <int kN>
+__device__ __forceinline__ void block_sums(float (&v)[kN], float (*scratch)[kWarpSize]) {
     const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
     const int warps = blockDim.x / kWarpSize;
-    v = warp_sum(v);
-    if (lane == 0) scratch[warp] = v;
+#pragma unroll
+    for (int i = 0; i < kN; ++i) {
+        v[i] = warp_sum(v[i]);
+        if (lane == 0) scratch[i][warp] = v[i];
+    }
     __syncthreads();
-    float total = lane < warps ? scratch[lane] : 0.0f;
-    total = warp_sum(total);
+#pragma unroll
+    for (int i = 0; i < kN; ++i) v[i] = warp_sum(lane < warps ? scratch[i][lane] : 0.0f);
     __syncthreads();  // scratch may be reused right after
-    return total;
+}
+
+// Sum over the whole block; `scratch` holds 32 floats of shared memory (block_sums).
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    float a[1] = {v};
+    block_sums<1>(a, reinterpret_cast<float(*)[kWarpSize]>(scratch));
+    return a[0];
 }
 
 // Blocks for a grid-stride loop over n elements: enough to fill the GPU, capped so the grid

@@ -127,65 +127,117 @@ __device__ __forceinline__ UnitRows<kMode> unit_rows(const Params& p, int64_t un
 // staging then sat between the first weight batch and the first multiply).
 constexpr int kHeld = 8;
 constexpr int kRound = kHeld * 4 * kThreads;  // elements of a row one round covers
+// With several input rows all of them are loaded in that one round trip when M * K allows
+// (kHeldAll<M> float4s a row: 8B rows of 4,096 up to M = 4), and their norms come out of one
+// block reduction: rows one after another paid M round trips and M reductions before the first
+// multiply, with the weight ring already full and HBM idle.
+template <int M>
+constexpr int kHeldAll = M <= 2 ? kHeld : 16 / M;
 
 // Loads this thread's float4s of round k0 (elements k0 + j * 4 * kThreads); past K: zeros.
-__device__ __forceinline__ void load_round(const float* xr, int k0, int K, float4 (&v)[kHeld]) {
+template <int kN>
+__device__ __forceinline__ void load_round(const float* xr, int k0, int K, float4 (&v)[kN]) {
 #pragma unroll
-    for (int j = 0; j < kHeld; ++j) {
+    for (int j = 0; j < kN; ++j) {
         const int k = k0 + j * 4 * kThreads;
         v[j] = k < K ? *reinterpret_cast<const float4*>(xr + k) : make_float4(0, 0, 0, 0);
     }
 }
 
+// The norm weight's words for round k0, as load_round; zeros without a norm.
+template <int kN>
+__device__ __forceinline__ void load_norm(const Params& p, int k0, int K, uint2 (&g)[kN]) {
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+        const int k = k0 + j * 4 * kThreads;
+        g[j] = p.norm != nullptr && k < K ? *reinterpret_cast<const uint2*>(p.norm + k)
+                                          : make_uint2(0, 0);
+    }
+}
+
+__device__ __forceinline__ float sum_of_squares(const float4& v) {
+    return v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+}
+
+// Stores x (times inv and the norm weight g, with a norm) at xs as four bf16.
+__device__ __forceinline__ void store_staged(float4 x, bool norm, float inv, uint2 g,
+                                             uint16_t* xs) {
+    if (norm) {
+        x.x = x.x * inv * __uint_as_float(g.x << 16);
+        x.y = x.y * inv * __uint_as_float(g.x & 0xffff0000u);
+        x.z = x.z * inv * __uint_as_float(g.y << 16);
+        x.w = x.w * inv * __uint_as_float(g.y & 0xffff0000u);
+    }
+    const uint2 packed{uint32_t(float_to_bf16(x.x)) | uint32_t(float_to_bf16(x.y)) << 16,
+                       uint32_t(float_to_bf16(x.z)) | uint32_t(float_to_bf16(x.w)) << 16};
+    *reinterpret_cast<uint2*>(xs) = packed;
+}
+
 // Stages x [M, K] in shared memory as bf16: bf16(x) or, with a norm, bf16(x * inv_rms * w) with
-// inv_rms = rsqrt(mean(x^2) + eps) per row (the formula of rmsnorm_kernel, the same roundings in
-// the same order as before the loads were batched). Whole block.
+// inv_rms = rsqrt(mean(x^2) + eps) per row (the formula of rmsnorm_kernel; each row's sum of
+// squares added in the same order whichever way it is staged). Whole block.
 template <int M>
 __device__ __forceinline__ void stage_input(const Params& p, uint16_t* xs) {
-    __shared__ float scratch[kWarpSize];
+    __shared__ float scratch[M][kWarpSize];
     const int K = p.K;
     const bool norm = p.norm != nullptr;
+    if (K <= kHeldAll<M> * 4 * kThreads) {  // every row in one round
+        constexpr int kN = kHeldAll<M>;
+        const int k0 = threadIdx.x * 4;
+        float4 v[M][kN];
+        uint2 g[kN];
+        load_norm(p, k0, K, g);
+#pragma unroll
+        for (int m = 0; m < M; ++m) load_round(p.x + m * p.ldx, k0, K, v[m]);
+        float inv[M];
+#pragma unroll
+        for (int m = 0; m < M; ++m) inv[m] = 1.0f;
+        if (norm) {
+#pragma unroll
+            for (int m = 0; m < M; ++m) {
+                inv[m] = 0.0f;
+#pragma unroll
+                for (int j = 0; j < kN; ++j) inv[m] += sum_of_squares(v[m][j]);
+            }
+            block_sums<M>(inv, scratch);
+#pragma unroll
+            for (int m = 0; m < M; ++m) inv[m] = rsqrtf(inv[m] / float(K) + p.eps);
+        }
+#pragma unroll
+        for (int m = 0; m < M; ++m)
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                const int k = k0 + j * 4 * kThreads;
+                if (k < K) store_staged(v[m][j], norm, inv[m], g[j], xs + m * K + k);
+            }
+        __syncthreads();
+        return;
+    }
     const bool one_round = K <= kRound;  // the norm's second pass reuses the registers
 #pragma unroll
     for (int m = 0; m < M; ++m) {
         const float* xr = p.x + m * p.ldx;
         float4 v[kHeld];
-        float inv = 1.0f;
+        float inv[1] = {1.0f};
         if (norm) {
-            float ss = 0.0f;
+            inv[0] = 0.0f;
             for (int k0 = threadIdx.x * 4; k0 < K; k0 += kRound) {
                 load_round(xr, k0, K, v);
 #pragma unroll
-                for (int j = 0; j < kHeld; ++j)
-                    ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+                for (int j = 0; j < kHeld; ++j) inv[0] += sum_of_squares(v[j]);
             }
-            inv = rsqrtf(block_sum(ss, scratch) / float(K) + p.eps);
+            block_sums<1>(inv, scratch);
+            inv[0] = rsqrtf(inv[0] / float(K) + p.eps);
         }
         for (int k0 = threadIdx.x * 4; k0 < K; k0 += kRound) {
             if (!(norm && one_round)) load_round(xr, k0, K, v);
             uint2 g[kHeld];
-            if (norm) {
-#pragma unroll
-                for (int j = 0; j < kHeld; ++j) {
-                    const int k = k0 + j * 4 * kThreads;
-                    g[j] = k < K ? *reinterpret_cast<const uint2*>(p.norm + k) : make_uint2(0, 0);
-                }
-            }
+            load_norm(p, k0, K, g);
 #pragma unroll
             for (int j = 0; j < kHeld; ++j) {
                 const int k = k0 + j * 4 * kThreads;
                 if (k >= K) break;
-                float4 x = v[j];
-                if (norm) {
-                    x.x = x.x * inv * __uint_as_float(g[j].x << 16);
-                    x.y = x.y * inv * __uint_as_float(g[j].x & 0xffff0000u);
-                    x.z = x.z * inv * __uint_as_float(g[j].y << 16);
-                    x.w = x.w * inv * __uint_as_float(g[j].y & 0xffff0000u);
-                }
-                const uint2 packed{
-                    uint32_t(float_to_bf16(x.x)) | uint32_t(float_to_bf16(x.y)) << 16,
-                    uint32_t(float_to_bf16(x.z)) | uint32_t(float_to_bf16(x.w)) << 16};
-                *reinterpret_cast<uint2*>(xs + m * K + k) = packed;
+                store_staged(v[j], norm, inv[0], g[j], xs + m * K + k);
             }
         }
     }
