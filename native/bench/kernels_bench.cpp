@@ -26,6 +26,7 @@
 
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "bench_pool.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
@@ -33,13 +34,7 @@
 namespace tdm::cpu {
 namespace {
 
-ThreadPool& pool() {
-    static ThreadPool p([] {
-        const char* s = std::getenv("TANDEM_BENCH_THREADS");
-        return s ? std::atoi(s) : 2;
-    }());
-    return p;
-}
+ThreadPool& pool() { return bench::cpu_pool(); }
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
     std::mt19937 rng(seed);

@@ -1,6 +1,6 @@
 // Block-sparse prefill end to end on the GPU (issue 4, benchmark 3): XAttention (S = 8 and 16,
 // tau 0.9) and FlexPrefill (gamma 0.95, tau 0.1, min budget 1024), bf16 cache, B = 1, Hq = 32,
-// Hkv = 8, D = 128, causal, at 8K / 32K / 128K, on structured synthetic Q/K (make_problem):
+// Hkv = 8, D = 128, causal, at 8K / 32K / 128K, on structured synthetic Q/K (sparse_problem.h):
 // an attention sink, a local band, a few vertical stripes, plus noise.
 //
 // Each row times, with CUDA events, the estimation alone (estimate + select + plan) and the whole
@@ -20,7 +20,6 @@
 #include <cmath>
 #include <map>
 #include <memory>
-#include <random>
 #include <vector>
 
 #include "attention/cuda_attention.h"
@@ -28,6 +27,7 @@
 #include "core/dtype.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device_buffer.h"
+#include "sparse_problem.h"
 
 namespace tdm::cuda {
 namespace {
@@ -39,63 +39,22 @@ struct Problem {
     DeviceBuffer q, k, v, out, dense;
 };
 
-// Structured synthetic inputs, f32 queries and a bf16 cache. In logits (q.k / sqrt(D)):
-//   - sink: key 0 gets +14 from a direction u every query shares: about half of a long row's mass
-//     at 128K and most of it at 8K, as in the sink heads of Llama-class models (the earlier +50
-//     made every row a sink row and density meaningless);
-//   - local band: 16 RoPE-like cos/sin pairs (dims 0..31) whose dot product peaks at +10 on the
-//     diagonal and decays over a few hundred tokens;
-//   - vertical stripes: 8 random keys get +9 along u;
-//   - noise: the other dims N(0, 0.75^2) in q and k, logit std ~0.5, everywhere. At 128K it
-//     carries ~10% of a row's mass (131072 keys x e^0.12), so tau = 0.9 and gamma = 0.95 must cut
-//     into it: the selection is a real decision, not the sink alone.
+// The structured synthetic inputs of sparse_problem.h, f32 queries and a bf16 cache.
 std::unique_ptr<Problem> make_problem(int64_t n) {
     auto p = std::make_unique<Problem>();
     p->n = n;
-    std::mt19937 rng(1234);
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    std::vector<float> u(kD), freq(16);
-    for (auto& x : u) x = g(rng);
-    {
-        float norm = 0.0f;
-        for (float x : u) norm += x * x;
-        for (auto& x : u) x /= std::sqrt(norm);  // unit: the bumps below are exact
+    const bench::SparseProblemHost host = bench::make_sparse_problem(n, kHq, kHkv, kD);
+    std::vector<uint16_t> k(host.k.size()), v(host.v.size());
+    for (size_t i = 0; i < k.size(); ++i) {
+        k[i] = f32_to_bf16(host.k[i]);
+        v[i] = f32_to_bf16(host.v[i]);
     }
-    for (int f = 0; f < 16; ++f) freq[size_t(f)] = 1.0f / std::pow(256.0f, float(f) / 16.0f);
-    std::vector<char> stripe(size_t(n), 0);
-    for (int s = 0; s < 8; ++s) stripe[size_t(rng() % n)] = 1;
-    const float inv_sqrt_d = 1.0f / std::sqrt(float(kD));
-    const float u_q = 4.0f;                        // every query's component along u
-    const float u_sink = 14.0f / inv_sqrt_d / u_q;  // key 0: +14 logits
-    const float u_stripe = 9.0f / inv_sqrt_d / u_q; // stripes: +9
-    const float band = std::sqrt(10.0f / inv_sqrt_d / 16.0f);  // 16 pairs: +10 at distance 0
-    std::vector<float> q(size_t(n) * kHq * kD);
-    std::vector<uint16_t> k(size_t(kHkv) * n * kD), v(k.size());
-    // dims 0..31: positional cos/sin pairs (local band); the rest noise; plus u on sink/stripes.
-    auto pos_feature = [&](int64_t i, int d) {
-        const int f = (d / 2) % 16;
-        const float a = float(i) * freq[size_t(f)];
-        return d % 2 == 0 ? std::cos(a) : std::sin(a);
-    };
-    for (int64_t i = 0; i < n; ++i)
-        for (int h = 0; h < kHq; ++h)
-            for (int d = 0; d < kD; ++d)
-                q[size_t((i * kHq + h) * kD + d)] =
-                    (d < 32 ? band * pos_feature(i, d) : 0.75f * g(rng)) + u_q * u[size_t(d)];
-    for (int h = 0; h < kHkv; ++h)
-        for (int64_t j = 0; j < n; ++j)
-            for (int d = 0; d < kD; ++d) {
-                const float along_u = j == 0 ? u_sink : stripe[size_t(j)] ? u_stripe : 0.0f;
-                const float kv = (d < 32 ? band * pos_feature(j, d) : 0.75f * g(rng)) + along_u * u[size_t(d)];
-                k[size_t((int64_t(h) * n + j) * kD + d)] = f32_to_bf16(kv);
-                v[size_t((int64_t(h) * n + j) * kD + d)] = f32_to_bf16(g(rng));
-            }
-    p->q = DeviceBuffer(q.size() * 4);
+    p->q = DeviceBuffer(host.q.size() * 4);
     p->k = DeviceBuffer(k.size() * 2);
     p->v = DeviceBuffer(v.size() * 2);
-    p->out = DeviceBuffer(q.size() * 4);
-    p->dense = DeviceBuffer(q.size() * 4);
-    TDM_CUDA_CHECK(cudaMemcpy(p->q.data(), q.data(), q.size() * 4, cudaMemcpyHostToDevice));
+    p->out = DeviceBuffer(host.q.size() * 4);
+    p->dense = DeviceBuffer(host.q.size() * 4);
+    TDM_CUDA_CHECK(cudaMemcpy(p->q.data(), host.q.data(), host.q.size() * 4, cudaMemcpyHostToDevice));
     TDM_CUDA_CHECK(cudaMemcpy(p->k.data(), k.data(), k.size() * 2, cudaMemcpyHostToDevice));
     TDM_CUDA_CHECK(cudaMemcpy(p->v.data(), v.data(), v.size() * 2, cudaMemcpyHostToDevice));
     return p;

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/estimate_dot.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -519,6 +520,50 @@ TEST(Attention, RejectsBadShapes) {
                  Error);  // past capacity
     EXPECT_THROW(attention(buf, buf, buf, {1, 0, 4, 3, 2, 8, 0, 1.0f}, buf, pool), Error);  // 3 % 2
     EXPECT_THROW(attention(buf, buf, buf, {1, 0, 4, 2, 1, 0, 0, 1.0f}, buf, pool), Error);  // D = 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// estimate_dots
+
+// The block-sparse estimators' dot products, many at a time, equal attention_estimate::dot bit for
+// bit at every level: ragged row and column counts (the 4 x 2 register block's edges), lengths
+// that leave a tail past the last 8, strided rows, and values of mixed sign and magnitude, where
+// a different order of additions or a fused multiply-add would change low bits.
+TEST(EstimateDots, EqualTheEstimatorsDotBitForBitAtEveryLevel) {
+    std::mt19937 rng(77);
+    struct Case {
+        int64_t rows, cols, n, lda, ldb;
+    };
+    for (const Case c : {Case{1, 1, 8, 8, 8}, Case{4, 2, 128, 128, 128}, Case{7, 5, 1024, 1030, 1024},
+                         Case{5, 3, 13, 20, 16}, Case{9, 11, 3, 3, 5}, Case{16, 129, 256, 512, 256}}) {
+        SCOPED_TRACE("rows " + std::to_string(c.rows) + " cols " + std::to_string(c.cols) +
+                     " n " + std::to_string(c.n));
+        std::vector<float> a = uniform(size_t(c.rows * c.lda), rng, -3.0f, 3.0f);
+        std::vector<float> b = uniform(size_t(c.cols * c.ldb), rng, -3.0f, 3.0f);
+        for (size_t i = 0; i < a.size(); i += 7) a[i] *= 1e3f;  // wide magnitudes: low bits matter
+        std::vector<float> want(size_t(c.rows * c.cols));
+        for (int64_t r = 0; r < c.rows; ++r)
+            for (int64_t j = 0; j < c.cols; ++j)
+                want[size_t(r * c.cols + j)] =
+                    attention_estimate::dot(a.data() + r * c.lda, b.data() + j * c.ldb, c.n);
+        for (IsaLevel level : levels()) {
+            SCOPED_TRACE(isa_level_name(level));
+            AtLevel at(level);
+            Strided out(c.rows, c.cols, c.cols + 3);
+            estimate_dots(a.data(), c.lda, c.rows, b.data(), c.ldb, c.cols, c.n, out.data(),
+                          c.cols + 3);
+            ASSERT_TRUE(out.written_exactly());
+            const std::vector<float> got = out.logical();
+            for (size_t i = 0; i < got.size(); ++i) {
+                uint32_t g, w;
+                std::memcpy(&g, &got[i], 4);
+                std::memcpy(&w, &want[i], 4);
+                ASSERT_EQ(g, w) << "pair " << i << ": " << got[i] << " against " << want[i];
+            }
+        }
+    }
+    float buf[8] = {};
+    EXPECT_THROW(estimate_dots(buf, 2, 1, buf, 4, 1, 4, buf, 1), Error);  // lda < n
 }
 
 // ---------------------------------------------------------------------------------------------

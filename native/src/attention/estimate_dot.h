@@ -1,6 +1,7 @@
 // The dot product of the CPU block-sparse estimators (xattention.cpp, flexprefill.cpp): eight
 // accumulators, because a plain loop would be one serial chain of adds; the fixed combination
-// order keeps every estimate reproducible.
+// order keeps every estimate reproducible. cpu::estimate_dots (kernels/cpu/kernels.h) computes
+// many of them at once, bit for bit this function's results, at every instruction-set level.
 #pragma once
 
 #include <cstdint>

@@ -8,6 +8,7 @@
 
 #include "attention/estimate_dot.h"
 #include "core/error.h"
+#include "kernels/cpu/kernels.h"
 
 namespace tdm::flex {
 namespace {
@@ -24,27 +25,34 @@ const float* query_row(const float* q, const AttentionCall& call, int32_t h, int
     return q + (row * call.heads + h) * call.head_dim;
 }
 
-// Row i of a_hat (see last_block_attention) into a [keys]: softmax of scale * q . k[j] over
-// j <= position, zeros after it.
-void attention_row(const float* q, const float* k_cache, const AttentionCall& call, int32_t h,
-                   int64_t row, float* a) {
+// Rows row0 .. row0 + rows - 1 of the call's queries of head h into a [rows, keys]: row i is the
+// softmax of scale * q . k[j] over j <= its position, zeros after it. The dot products of all the
+// rows come from one estimate_dots call (each key is loaded once for the rows together); a row's
+// columns past its position are computed and then zeroed.
+void attention_rows(const float* q, const float* k_cache, const AttentionCall& call, int32_t h,
+                    int64_t row0, int64_t rows, float* a) {
     const int64_t D = call.head_dim, keys = call.pos0 + call.n_new;
-    const int64_t position = call.pos0 + row;
-    const float* qr = query_row(q, call, h, row);
+    const int64_t last = call.pos0 + row0 + rows - 1;  // the last row's position
     const float* k = kv_head_keys(k_cache, call, h / (call.heads / call.kv_heads));
-    float m = -kInf;
-    for (int64_t j = 0; j <= position; ++j) {
-        a[j] = call.scale * dot(qr, k + j * D, D);
-        m = std::max(m, a[j]);
+    cpu::estimate_dots(query_row(q, call, h, row0), int64_t(call.heads) * D, rows, k, D, last + 1,
+                       D, a, keys);
+    for (int64_t i = 0; i < rows; ++i) {
+        float* ai = a + i * keys;
+        const int64_t position = call.pos0 + row0 + i;
+        float m = -kInf;
+        for (int64_t j = 0; j <= position; ++j) {
+            ai[j] = call.scale * ai[j];
+            m = std::max(m, ai[j]);
+        }
+        double denom = 0;
+        for (int64_t j = 0; j <= position; ++j) {
+            ai[j] = std::exp(ai[j] - m);
+            denom += ai[j];
+        }
+        const float inv = float(1.0 / denom);
+        for (int64_t j = 0; j <= position; ++j) ai[j] *= inv;
+        std::fill(ai + position + 1, ai + keys, 0.0f);
     }
-    double denom = 0;
-    for (int64_t j = 0; j <= position; ++j) {
-        a[j] = std::exp(a[j] - m);
-        denom += a[j];
-    }
-    const float inv = float(1.0 / denom);
-    for (int64_t j = 0; j <= position; ++j) a[j] *= inv;
-    std::fill(a + position + 1, a + keys, 0.0f);
 }
 
 // Adds row a (of the query at `position`) into the vertical and slash sums.
@@ -78,9 +86,7 @@ std::vector<int32_t> ranking(const std::vector<float>& x) {
 void last_block_attention(const float* q, const float* k_cache, const AttentionCall& call,
                           int32_t h, int32_t block_size, float* a_hat) {
     const int64_t R = representative_rows(call.n_new, block_size);
-    const int64_t keys = call.pos0 + call.n_new;
-    for (int64_t i = 0; i < R; ++i)
-        attention_row(q, k_cache, call, h, call.n_new - R + i, a_hat + i * keys);
+    attention_rows(q, k_cache, call, h, call.n_new - R, R, a_hat);
 }
 
 void vertical_slash(const float* a_hat, int64_t R, int64_t keys, int64_t last_position,
@@ -276,12 +282,16 @@ HeadDecision estimate_head(const float* q, const float* k_cache, const Attention
     const int64_t keys = grid.keys(), R = representative_rows(call.n_new, B);
     const int32_t nb = grid.k_blocks;
 
-    // (1) vertical and slash sums of the last block's attention, one row at a time.
-    std::vector<float> a(static_cast<size_t>(keys));
+    // (1) vertical and slash sums of the last block's attention, kRowChunk rows at a time.
+    constexpr int64_t kRowChunk = 8;
+    std::vector<float> a(static_cast<size_t>(kRowChunk * keys));
     std::vector<double> vsum(size_t(keys), 0.0), ssum(size_t(keys), 0.0);
-    for (int64_t row = call.n_new - R; row < call.n_new; ++row) {
-        attention_row(q, k_cache, call, h, row, a.data());
-        accumulate_vertical_slash(a.data(), call.pos0 + row, vsum.data(), ssum.data());
+    for (int64_t row0 = call.n_new - R; row0 < call.n_new; row0 += kRowChunk) {
+        const int64_t rows = std::min(kRowChunk, call.n_new - row0);
+        attention_rows(q, k_cache, call, h, row0, rows, a.data());
+        for (int64_t i = 0; i < rows; ++i)
+            accumulate_vertical_slash(a.data() + i * keys, call.pos0 + row0 + i, vsum.data(),
+                                      ssum.data());
     }
     std::vector<float> vertical(static_cast<size_t>(keys)), slash(static_cast<size_t>(keys));
     for (int64_t j = 0; j < keys; ++j) {

@@ -7,6 +7,7 @@
 
 #include "attention/estimate_dot.h"
 #include "core/error.h"
+#include "kernels/cpu/kernels.h"
 
 namespace tdm::xattn {
 namespace {
@@ -71,8 +72,12 @@ void block_scores(const float* q, const float* k_cache, const AttentionCall& cal
     const int64_t rows_per_block = block_size / S;  // reshaped rows (and columns) per block
     const int64_t first_row = call.pos0 / S, last_row = (keys - 1) / S;  // rows with real queries
 
+    const int64_t full_columns = keys / S;  // columns whose S keys all exist
     auto run = [&](int64_t lo, int64_t hi) {
-        std::vector<float> qr(size_t(S) * D), score(size_t(last_row + 1));
+        // A task's reshaped query rows (at most rows_per_block) and their scores against every
+        // column up to the last row's; row i's softmax reads its columns j <= i.
+        std::vector<float> qr(size_t(rows_per_block * S * D));
+        std::vector<float> score(size_t(rows_per_block * (last_row + 1)));
         std::vector<double> sums(size_t(grid.k_blocks));
         for (int64_t task = lo; task < hi; ++task) {
             const int32_t h = int32_t(task / grid.q_blocks);
@@ -82,20 +87,29 @@ void block_scores(const float* q, const float* k_cache, const AttentionCall& cal
             std::fill(sums.begin(), sums.end(), 0.0);
             const int64_t i0 = std::max(int64_t(r) * rows_per_block, first_row);
             const int64_t i1 = std::min((int64_t(r) + 1) * rows_per_block - 1, last_row);
+            const int64_t rows = i1 - i0 + 1, cols = i1 + 1, row_len = S * D;
+            for (int64_t i = i0; i <= i1; ++i)
+                reshaped_query(q, call, h, i, S, qr.data() + (i - i0) * row_len);
+            // Column j's keys are contiguous in the cache (k + j * S * D): the full columns in
+            // one register-blocked call, the partial last one (keys past the end left out) alone.
+            const int64_t full = std::min(cols, full_columns);
+            cpu::estimate_dots(qr.data(), row_len, rows, k, row_len, full, row_len, score.data(),
+                               cols);
+            for (int64_t j = full; j < cols; ++j)
+                for (int64_t i = 0; i < rows; ++i)
+                    score[size_t(i * cols + j)] =
+                        reshaped_dot(qr.data() + i * row_len, k, keys, j, S, D);
             for (int64_t i = i0; i <= i1; ++i) {
-                reshaped_query(q, call, h, i, S, qr.data());
+                float* s = score.data() + (i - i0) * cols;
                 float m = -INFINITY;
-                for (int64_t j = 0; j <= i; ++j) {
-                    score[j] = reshaped_dot(qr.data(), k, keys, j, S, D);
-                    m = std::max(m, score[j]);
-                }
+                for (int64_t j = 0; j <= i; ++j) m = std::max(m, s[j]);
                 double denom = 0;
                 for (int64_t j = 0; j <= i; ++j) {
-                    score[j] = std::exp(score[j] - m);
-                    denom += score[j];
+                    s[j] = std::exp(s[j] - m);
+                    denom += s[j];
                 }
                 const float inv = float(1.0 / denom);
-                for (int64_t j = 0; j <= i; ++j) sums[j / rows_per_block] += score[j] * inv;
+                for (int64_t j = 0; j <= i; ++j) sums[j / rows_per_block] += s[j] * inv;
             }
             float* out = attn_sum + task * grid.k_blocks;
             for (int32_t c = 0; c < grid.k_blocks; ++c) out[c] = float(sums[c]);

@@ -66,4 +66,14 @@ void add_inplace(float* y, const float* x, int64_t n) {
     active_kernels().add(y, x, n);
 }
 
+void estimate_dots(const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb,
+                   int64_t cols, int64_t n, float* out, int64_t ldo) {
+    TDM_REQUIRE(rows >= 0 && cols >= 0 && n >= 0 && lda >= n && ldb >= n && ldo >= cols,
+                TDM_ERR_INVALID_ARGUMENT,
+                "estimate_dots: bad shape (rows=" + std::to_string(rows) + ", cols=" +
+                    std::to_string(cols) + ", n=" + std::to_string(n) + ")");
+    if (rows == 0 || cols == 0) return;
+    active_kernels().estimate_dots(a, lda, rows, b, ldb, cols, n, out, ldo);
+}
+
 }  // namespace tdm::cpu

@@ -30,6 +30,7 @@
 
 #include "kernels/cpu/attention_simd.h"
 #include "kernels/cpu/elementwise_simd.h"
+#include "kernels/cpu/estimate_simd.h"
 #include "kernels/cpu/gemm_simd.h"
 #include "kernels/cpu/gemv_simd.h"
 #include "kernels/cpu/simd_avx2.h"
@@ -39,6 +40,7 @@ namespace {
 using V = VecAvx2;
 using E = Elementwise<V>;
 using A = DenseAttention<V>;
+using D = EstimateDots<VecAvx2>;
 using G = GemmDriver<F32Gemm<V, 6>>;  // 6 x 16 tile: 12 accumulators + 2 of b + 1 broadcast
 }  // namespace
 }  // namespace tdm::cpu
@@ -61,6 +63,7 @@ const KernelTable& avx2_kernels() {
         &A::run,
         &A::scratch_bytes,
         A::kRows,
+        &D::run,
     };
     return table;
 }

@@ -30,8 +30,10 @@
 
 #include "kernels/cpu/attention_simd.h"
 #include "kernels/cpu/elementwise_simd.h"
+#include "kernels/cpu/estimate_simd.h"
 #include "kernels/cpu/gemm_simd.h"
 #include "kernels/cpu/gemv_simd.h"
+#include "kernels/cpu/simd_avx2.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace tdm::cpu {
@@ -39,6 +41,7 @@ namespace {
 using V = VecAvx512;
 using E = Elementwise<V>;
 using A = DenseAttention<V>;
+using D = EstimateDots<VecAvx2>;  // 8 lanes: the reference's eight sums
 using G = GemmDriver<F32Gemm<V, 14>>;  // 14 x 32 tile: 28 accumulators + 2 of b
 }  // namespace
 }  // namespace tdm::cpu
@@ -61,6 +64,7 @@ const KernelTable& avx512_kernels() {
         &A::run,
         &A::scratch_bytes,
         A::kRows,
+        &D::run,
     };
     return table;
 }

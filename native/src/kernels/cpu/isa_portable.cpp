@@ -2,6 +2,7 @@
 // CPUs without AVX2 and as the baseline the faster levels are tested against.
 #include "kernels/cpu/attention_simd.h"
 #include "kernels/cpu/elementwise_simd.h"
+#include "kernels/cpu/estimate_simd.h"
 #include "kernels/cpu/gemm_simd.h"
 #include "kernels/cpu/gemv_simd.h"
 #include "kernels/cpu/kernel_table.h"
@@ -12,6 +13,7 @@ namespace {
 using V = VecPortable;
 using E = Elementwise<V>;
 using A = DenseAttention<V>;
+using D = EstimateDots<VecPortable>;
 using G = GemmDriver<F32Gemm<V, 4>>;
 }  // namespace
 
@@ -29,6 +31,7 @@ const KernelTable& portable_kernels() {
         &A::run,
         &A::scratch_bytes,
         A::kRows,
+        &D::run,
     };
     return table;
 }

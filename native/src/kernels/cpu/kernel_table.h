@@ -78,6 +78,11 @@ struct KernelTable {
     void (*attention)(const AttentionTask& t, void* scratch);
     size_t (*attention_scratch_bytes)(int32_t head_dim);
     int32_t attention_rows;  // rows per task (a multiple of the vector width)
+
+    // out[r * ldo + c] = attention_estimate::dot(a + r * lda, b + c * ldb, n), bit for bit, for
+    // r < rows, c < cols (estimate_simd.h).
+    void (*estimate_dots)(const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb,
+                          int64_t cols, int64_t n, float* out, int64_t ldo);
 };
 
 // The table of the active level (dispatch.cpp).

@@ -52,4 +52,11 @@ struct AttentionShape {
 void attention(const float* q, const float* k_cache, const float* v_cache, const AttentionShape& s,
                float* out, ThreadPool& pool);
 
+// out[r * ldo + c] = attention_estimate::dot(a + r * lda, b + c * ldb, n) for r < rows and
+// c < cols: the block-sparse estimators' dot products, bit for bit whatever the instruction-set
+// level, computed in register blocks so that a loaded row serves several pairs. On the calling
+// thread.
+void estimate_dots(const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb,
+                   int64_t cols, int64_t n, float* out, int64_t ldo);
+
 }  // namespace tdm::cpu
