@@ -45,8 +45,8 @@ using namespace gemv_detail;
 // it (tandem_cuda_gemv_bench, same run): the 1B decode pass 938 against 996 us, the 8B one 5,290
 // against 5,276; 3 rows 1.12x (8B) and 1.22x (1B) of one row where the tiles kernel took 1.18x
 // and 1.35x. 4 KB stages measured slower (8B 5,317 us, 1B 965).
-constexpr int kStageBytes = 2048;               // 4 chunks a lane: one matrix, or two of 1 KB
-constexpr int kStageChunks = kStageBytes / 16;       // 16-byte chunks a stage holds
+constexpr int kStageBytes = 2048;              // 4 chunks a lane: one matrix, or two of 1 KB
+constexpr int kStageChunks = kStageBytes / 16;  // 16-byte chunks a stage holds
 constexpr int kMaxStages = 8;
 constexpr int kBarrierBytes = kWarps * kMaxStages * 8;  // the ring's mbarriers, at the start
 // Shared memory of an sm_90 SM and the most one block may ask for (the opt-in maximum): every
