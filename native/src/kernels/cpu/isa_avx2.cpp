@@ -40,7 +40,7 @@ namespace {
 using V = VecAvx2;
 using E = Elementwise<V>;
 using A = DenseAttention<V>;
-using D = EstimateDots<VecAvx2>;
+using D = EstimateDots<EightLanes<VecAvx2>>;
 using G = GemmDriver<F32Gemm<V, 6>>;  // 6 x 16 tile: 12 accumulators + 2 of b + 1 broadcast
 }  // namespace
 }  // namespace tdm::cpu

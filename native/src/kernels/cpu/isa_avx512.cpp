@@ -41,7 +41,29 @@ namespace {
 using V = VecAvx512;
 using E = Elementwise<V>;
 using A = DenseAttention<V>;
-using D = EstimateDots<VecAvx2>;  // 8 lanes: the reference's eight sums
+// Two of the estimators' dot products a register: lanes 0-7 and 8-15 are the eight sums of a
+// row of a against two rows of b (a's 8 floats in both halves), so each instruction advances two
+// pairs; a last odd column takes one ymm (estimate_simd.h).
+struct Avx512Pairs {
+    static constexpr int P = 2;
+    using T = __m512;
+    static T zero() { return _mm512_setzero_ps(); }
+    static T load_a(const float* a) {
+        return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(a))));
+    }
+    static T load_b(const float* b, int64_t ldb) {
+        const __m512d lo = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(b)));
+        return _mm512_castpd_ps(
+            _mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_loadu_ps(b + ldb)), 1));
+    }
+    static T add(T x, T y) { return _mm512_add_ps(x, y); }
+    static T mul(T x, T y) { return _mm512_mul_ps(x, y); }
+    static void sums(T v, float (&t)[P][8]) {
+        _mm256_storeu_ps(t[0], _mm512_castps512_ps256(v));
+        _mm256_storeu_ps(t[1], _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    }
+};
+using D = EstimateDots<Avx512Pairs, EightLanes<VecAvx2>>;
 using G = GemmDriver<F32Gemm<V, 14>>;  // 14 x 32 tile: 28 accumulators + 2 of b
 }  // namespace
 }  // namespace tdm::cpu

@@ -13,7 +13,7 @@ namespace {
 using V = VecPortable;
 using E = Elementwise<V>;
 using A = DenseAttention<V>;
-using D = EstimateDots<VecPortable>;
+using D = EstimateDots<EightLanes<VecPortable>>;
 using G = GemmDriver<F32Gemm<V, 4>>;
 }  // namespace
 
