@@ -102,9 +102,10 @@ void SparseE2ECpu(benchmark::State& state) {
     for (auto _ : state) {
         estimate = median_ms([&] {
             HostBlockPlan plan;
-            const bool planned =
-                method == 2 ? flex::plan(p.q.data(), p.k.data(), call, sparse, plan, &bench::cpu_pool())
-                            : xattn::plan(p.q.data(), p.k.data(), call, sparse, plan, &bench::cpu_pool());
+            ThreadPool* pool = &bench::cpu_pool();
+            const bool planned = method == 2
+                                     ? flex::plan(p.q.data(), p.k.data(), call, sparse, plan, pool)
+                                     : xattn::plan(p.q.data(), p.k.data(), call, sparse, plan, pool);
             benchmark::DoNotOptimize(planned);
         });
         total = median_ms([&] {

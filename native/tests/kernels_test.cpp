@@ -534,8 +534,9 @@ TEST(EstimateDots, EqualTheEstimatorsDotBitForBitAtEveryLevel) {
     struct Case {
         int64_t rows, cols, n, lda, ldb;
     };
-    for (const Case c : {Case{1, 1, 8, 8, 8}, Case{4, 2, 128, 128, 128}, Case{7, 5, 1024, 1030, 1024},
-                         Case{5, 3, 13, 20, 16}, Case{9, 11, 3, 3, 5}, Case{16, 129, 256, 512, 256}}) {
+    const Case cases[] = {{1, 1, 8, 8, 8},    {4, 2, 128, 128, 128}, {7, 5, 1024, 1030, 1024},
+                          {5, 3, 13, 20, 16}, {9, 11, 3, 3, 5},      {16, 129, 256, 512, 256}};
+    for (const Case c : cases) {
         SCOPED_TRACE("rows " + std::to_string(c.rows) + " cols " + std::to_string(c.cols) +
                      " n " + std::to_string(c.n));
         std::vector<float> a = uniform(size_t(c.rows * c.lda), rng, -3.0f, 3.0f);

@@ -468,7 +468,8 @@ RingShape ring_shape(int64_t M, int64_t K) {
     const int64_t one = (kSmPerBlockMax - fixed) / stage;
     RingShape r{};
     r.blocks_per_sm = two >= kMinStagesForTwoBlocks ? 2 : 1;
-    r.stages = int(std::max<int64_t>(0, std::min<int64_t>(kMaxStages, r.blocks_per_sm == 2 ? two : one)));
+    const int64_t fit = r.blocks_per_sm == 2 ? two : one;
+    r.stages = int(std::max<int64_t>(0, std::min<int64_t>(kMaxStages, fit)));
     r.smem = size_t(kBarrierBytes + stage * r.stages + input);
     return r;
 }
