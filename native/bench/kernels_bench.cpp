@@ -24,9 +24,9 @@
 #include <string>
 #include <vector>
 
+#include "bench_pool.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
-#include "bench_pool.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
