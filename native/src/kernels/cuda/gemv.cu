@@ -19,9 +19,7 @@
 //     KV-cache append (Mode). Every matrix that reads the same input goes in one launch.
 #include <algorithm>
 #include <climits>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "kernels/cuda/async_copy.cuh"
 #include "kernels/cuda/check.h"
@@ -29,6 +27,7 @@
 #include "kernels/cuda/gemv_common.cuh"
 #include "kernels/cuda/kernels.h"
 #include "kernels/cuda/launch_checks.h"
+#include "kernels/cuda/launch_fit.h"
 #include "kernels/cuda/overlap.cuh"
 
 namespace tdm::cuda {
@@ -474,25 +473,10 @@ RingShape ring_shape(int64_t M, int64_t K) {
     return r;
 }
 
-// Blocks of `kernel` with `smem` bytes the device runs at once (asked once per kernel, size and
-// device; the first time also lifts the kernel's dynamic shared-memory limit to the device's).
+// Blocks of `kernel` with `smem` bytes the device runs at once, once its dynamic shared-memory
+// limit is lifted to the device's (asked once per kernel, size and device).
 int resident_blocks(const void* kernel, size_t smem) {
-    int device = 0;
-    TDM_CUDA_CHECK(cudaGetDevice(&device));
-    struct Known {
-        const void* kernel;
-        size_t smem;
-        int device, blocks;
-    };
-    static std::mutex mutex;
-    static std::vector<Known> known;  // 12 kernels x a few sizes x the devices
-    const std::lock_guard<std::mutex> lock(mutex);
-    bool lifted = false;
-    for (const Known& k : known) {
-        if (k.kernel == kernel && k.device == device && k.smem == smem) return k.blocks;
-        lifted |= k.kernel == kernel && k.device == device;
-    }
-    if (!lifted) {
+    return remembered_launch_fit(kernel, int64_t(smem), [&](int device) {
         cudaFuncAttributes attributes{};
         int optin = 0;
         TDM_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
@@ -500,15 +484,12 @@ int resident_blocks(const void* kernel, size_t smem) {
             cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
         TDM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             optin - int(attributes.sharedSizeBytes)));
-    }
-    int per_sm = 0, sms = 0;
-    TDM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
-    TDM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    TDM_REQUIRE(per_sm > 0, TDM_ERR_DEVICE,
-                "gemv_kernel: the device cannot run a block with " + std::to_string(smem / 1024) +
-                    " KB of shared memory");
-    known.push_back(Known{kernel, smem, device, per_sm * sms});
-    return per_sm * sms;
+        const int blocks = resident_blocks_on(device, kernel, kThreads, smem);
+        TDM_REQUIRE(blocks > 0, TDM_ERR_DEVICE,
+                    "gemv_kernel: the device cannot run a block with " +
+                        std::to_string(smem / 1024) + " KB of shared memory");
+        return blocks;
+    });
 }
 
 // Checks one output and adds it to p.

@@ -23,14 +23,13 @@
 #include <cooperative_groups.h>
 
 #include <climits>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "core/error.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/gemv_common.cuh"
+#include "kernels/cuda/launch_fit.h"
 #include "kernels/cuda/overlap.cuh"
 
 namespace tdm::cuda::gemv_detail {
@@ -370,45 +369,32 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_tiles_kernel(Params p, TileG
 // Clusters of `splits` blocks (or blocks, for 1) the device runs at once with kMaxSmem each: the
 // launch takes at most that many per wave. Asked once per kernel, size and device.
 int resident_clusters(const void* kernel, int splits) {
-    int device = 0;
-    TDM_CUDA_CHECK(cudaGetDevice(&device));
-    struct Known {
-        const void* kernel;
-        int splits, device, clusters;
-    };
-    static std::mutex mutex;
-    static std::vector<Known> known;  // a few entries: 3 kernels x up to 8 sizes x the devices
-    const std::lock_guard<std::mutex> lock(mutex);
-    for (const Known& k : known)
-        if (k.kernel == kernel && k.splits == splits && k.device == device) return k.clusters;
-    TDM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        int(kMaxSmem)));
-    int n = 0;
-    if (splits == 1) {
-        int per_sm = 0, sms = 0;
-        TDM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads,
-                                                                     kMaxSmem));
-        TDM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-        n = per_sm * sms;
-    } else {
-        cudaLaunchAttribute attribute[1];
-        attribute[0].id = cudaLaunchAttributeClusterDimension;
-        attribute[0].val.clusterDim.x = unsigned(splits);
-        attribute[0].val.clusterDim.y = 1;
-        attribute[0].val.clusterDim.z = 1;
-        cudaLaunchConfig_t config{};
-        config.gridDim = dim3(unsigned(splits));
-        config.blockDim = dim3(kThreads);
-        config.dynamicSmemBytes = kMaxSmem;
-        config.attrs = attribute;
-        config.numAttrs = 1;
-        TDM_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kernel, &config));
-    }
-    TDM_REQUIRE(n > 0, TDM_ERR_DEVICE,
-                "gemv_tiles_kernel: the device cannot run a cluster of " + std::to_string(splits) +
-                    " blocks of " + std::to_string(kMaxSmem / 1024) + " KB shared memory");
-    known.push_back(Known{kernel, splits, device, n});
-    return n;
+    return remembered_launch_fit(kernel, splits, [&](int device) {
+        TDM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            int(kMaxSmem)));
+        int n = 0;
+        if (splits == 1) {
+            n = resident_blocks_on(device, kernel, kThreads, kMaxSmem);
+        } else {
+            cudaLaunchAttribute attribute[1];
+            attribute[0].id = cudaLaunchAttributeClusterDimension;
+            attribute[0].val.clusterDim.x = unsigned(splits);
+            attribute[0].val.clusterDim.y = 1;
+            attribute[0].val.clusterDim.z = 1;
+            cudaLaunchConfig_t config{};
+            config.gridDim = dim3(unsigned(splits));
+            config.blockDim = dim3(kThreads);
+            config.dynamicSmemBytes = kMaxSmem;
+            config.attrs = attribute;
+            config.numAttrs = 1;
+            TDM_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kernel, &config));
+        }
+        TDM_REQUIRE(n > 0, TDM_ERR_DEVICE,
+                    "gemv_tiles_kernel: the device cannot run a cluster of " +
+                        std::to_string(splits) + " blocks of " + std::to_string(kMaxSmem / 1024) +
+                        " KB shared memory");
+        return n;
+    });
 }
 
 }  // namespace
