@@ -415,14 +415,8 @@ TEST(CudaGemv, QkvRopeEqualsProductsThenRopeAndStoreAtEveryRowCount) {
                     DeviceBuffer kc2 = upload(empty), vc2 = upload(empty);
                     const Projection fused[3] = {wq.into(q2.data()), wk.into(k2.data()),
                                                  wv.into(v2.data())};
-                    QkvRope rope;
-                    rope.pos0 = on_device ? 0 : pos0;
-                    rope.pos_dev = on_device ? d_pos.as<int64_t>() : nullptr;
-                    rope.inv_freq = d_freq.as<float>();
-                    rope.k_cache = kc2.as<uint16_t>();
-                    rope.v_cache = vc2.as<uint16_t>();
-                    rope.capacity = capacity;
-                    rope.head_dim = D;
+                    const QkvRope rope =
+                        qkv_rope_at(on_device, pos0, d_pos, d_freq, kc2, vc2, capacity, D);
                     gemv_qkv_rope(in.view(), fused, rope, nullptr, kernel);
                     ASSERT_TRUE(q2.written_exactly());
                     const auto q_got = q2.logical();

@@ -493,14 +493,8 @@ TEST(CudaKernels, QkvRopeGemvEqualsProductsThenRopeAndAppend) {
                 const Projection fused[3] = {{Wq, Bq, q2.as<float>(), qd},
                                              {Wk, {}, k1.as<float>(), kvd},
                                              {Wv, {}, v1.as<float>(), kvd}};
-                QkvRope rope;
-                rope.pos0 = on_device ? 0 : pos0;
-                rope.pos_dev = on_device ? d_pos.as<int64_t>() : nullptr;
-                rope.inv_freq = d_freq.as<float>();
-                rope.k_cache = kc2.as<uint16_t>();
-                rope.v_cache = vc2.as<uint16_t>();
-                rope.capacity = capacity;
-                rope.head_dim = D;
+                const QkvRope rope =
+                    qkv_rope_at(on_device, pos0, d_pos, d_freq, kc2, vc2, capacity, D);
                 gemv_qkv_rope(in, fused, rope, nullptr);
                 EXPECT_LE(relative_error(download<float>(q2.data(), size_t(M * qd)),
                                          download<float>(q1.data(), size_t(M * qd))),

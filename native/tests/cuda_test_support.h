@@ -22,6 +22,7 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/kernels.h"
 
 namespace tdm::cuda::testing {
 
@@ -168,6 +169,23 @@ inline std::string sci(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2e", v);
     return buf;
+}
+
+// The RoPE-and-append arguments of a fused q/k/v GEMV writing bf16 caches k_cache, v_cache at
+// positions pos0.., or (on_device) at the position in device memory pos_dev with pos0 left 0 -
+// the recorded-graph way, where the host value must not be used.
+inline QkvRope qkv_rope_at(bool on_device, int64_t pos0, const DeviceBuffer& pos_dev,
+                           const DeviceBuffer& inv_freq, DeviceBuffer& k_cache,
+                           DeviceBuffer& v_cache, int64_t capacity, int32_t head_dim) {
+    QkvRope rope;
+    rope.pos0 = on_device ? 0 : pos0;
+    rope.pos_dev = on_device ? pos_dev.as<int64_t>() : nullptr;
+    rope.inv_freq = inv_freq.as<float>();
+    rope.k_cache = k_cache.as<uint16_t>();
+    rope.v_cache = v_cache.as<uint16_t>();
+    rope.capacity = capacity;
+    rope.head_dim = head_dim;
+    return rope;
 }
 
 }  // namespace tdm::cuda::testing
