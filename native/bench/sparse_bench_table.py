@@ -36,7 +36,8 @@ def e2e_rows(gbench, base):
     """Rows from Google Benchmark's JSON of SparseE2E (sparse_e2e_bench.cpp), with the speedup
     over the faster SDPA backend measured in the same run (BASELINES.json)."""
     names = {0: "XAttention S=8 tau 0.9", 1: "XAttention S=16 tau 0.9",
-             2: "FlexPrefill gamma 0.95 tau 0.1 min 1024"}
+             2: "FlexPrefill gamma 0.95 tau 0.1 min 1024",
+             3: "XAttention S=8 tau 0.9, fp8 estimation", 4: "XAttention S=16 tau 0.9, fp8 estimation"}
     rows = []
     for b in gbench.get("benchmarks", []):
         parts = dict(p.split(":", 1) for p in b.get("name", "").split("/") if ":" in p)

@@ -98,7 +98,8 @@ double median_ms(F&& fn, int reps) {
     return t[t.size() / 2];
 }
 
-// method: 0 = XAttention S=8, 1 = XAttention S=16, 2 = FlexPrefill.
+// method: 0 = XAttention S=8, 1 = XAttention S=16, 2 = FlexPrefill; 3 and 4 = XAttention S=8 and
+// S=16 with the fp8 estimation (XAttentionParams::fp8).
 void SparseE2E(benchmark::State& state) {
     const int64_t n = state.range(0);
     const int method = int(state.range(1));
@@ -116,8 +117,9 @@ void SparseE2E(benchmark::State& state) {
                                        .max_budget = 0, .compat = 0};
             return planner.flexprefill(in, fp, nullptr);
         }
-        const XAttentionParams xp{.block_size = 128, .stride = method == 0 ? 8 : 16, .thresholds = nullptr,
-                                  .threshold = 0.9f, .wgmma = wgmma};
+        const XAttentionParams xp{.block_size = 128, .stride = method % 3 == 0 ? 8 : 16,
+                                  .thresholds = nullptr, .threshold = 0.9f, .wgmma = wgmma,
+                                  .fp8 = method >= 3};
         return planner.xattention(in, xp, nullptr);
     };
     double total = 0, est = 0, dense = 0, est_mma = 0;
@@ -151,11 +153,14 @@ void SparseE2E(benchmark::State& state) {
     state.counters["dense_ms"] = dense;
     state.counters["speedup_vs_ours_dense"] = dense / total;
     state.counters["rel_err"] = std::sqrt(num / std::max(den, 1e-30));
-    state.SetLabel(method == 2 ? "flexprefill g0.95 t0.1 min1024" : method == 0 ? "xattention S8 t0.9" : "xattention S16 t0.9");
+    const char* labels[] = {"xattention S8 t0.9", "xattention S16 t0.9",
+                            "flexprefill g0.95 t0.1 min1024", "xattention S8 t0.9 fp8",
+                            "xattention S16 t0.9 fp8"};
+    state.SetLabel(labels[method]);
 }
 
 BENCHMARK(SparseE2E)
-    ->ArgsProduct({{8192, 32768, 131072}, {0, 1, 2}})
+    ->ArgsProduct({{8192, 32768, 131072}, {0, 1, 2, 3, 4}})
     ->ArgNames({"n", "method"})
     ->UseManualTime()
     ->Iterations(1)

@@ -220,6 +220,7 @@ typedef struct tdm_prefill_options {
     uint32_t flex_min_budget;    /* FlexPrefill minimum budget in tokens; default 1024 */
     uint32_t flex_max_budget;    /* FlexPrefill maximum budget in tokens; 0 = no cap (default) */
     uint32_t sparse_compat;      /* tdm_sparse_compat flags; default 0 (the clean behaviour) */
+    uint8_t xattn_fp8;           /* XAttention: score blocks from fp8 E4M3 copies of Q and K (per-head power-of-two scale); default 0 */
 } tdm_prefill_options;
 
 TDM_API void tdm_prefill_options_init(tdm_prefill_options* options);

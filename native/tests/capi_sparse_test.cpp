@@ -1,9 +1,11 @@
 // Block-sparse prefill through the public C ABI: the option defaults, every knob's validation
-// message, callers compiled before the sparse fields existed, and tdm_session_attention_density.
+// message, callers compiled before the sparse fields (or xattn_fp8) existed,
+// tdm_session_attention_density, and XAttention's fp8 estimation on a model.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstddef>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,7 @@ TEST(CApiSparse, DefaultsAreTheDocumentedOnes) {
     EXPECT_EQ(o.flex_min_budget, 1024u);
     EXPECT_EQ(o.flex_max_budget, 0u);
     EXPECT_EQ(o.sparse_compat, 0u);
+    EXPECT_EQ(o.xattn_fp8, 0u);
 }
 
 TEST(CApiSparse, BadKnobsAreRejectedWithTheirName) {
@@ -70,6 +73,7 @@ TEST(CApiSparse, BadKnobsAreRejectedWithTheirName) {
         {"xattn_threshold", [](tdm_prefill_options& o) { o.xattn_threshold = -0.1f; }},
         {"xattn_threshold", [](tdm_prefill_options& o) { o.xattn_threshold = NAN; }},
         {"sparse_compat", [](tdm_prefill_options& o) { o.sparse_compat = 8; }},
+        {"xattn_fp8 must be 0 or 1", [](tdm_prefill_options& o) { o.xattn_fp8 = 2; }},
     };
     for (const Bad& b : cases) {
         tdm_prefill_options o = sparse(TDM_ATTENTION_XATTENTION);
@@ -82,6 +86,7 @@ TEST(CApiSparse, BadKnobsAreRejectedWithTheirName) {
         {"flex_gamma", [](tdm_prefill_options& o) { o.flex_gamma = 1.5f; }},
         {"flex_tau", [](tdm_prefill_options& o) { o.flex_tau = -1.0f; }},
         {"flex_max_budget", [](tdm_prefill_options& o) { o.flex_max_budget = 512; }},
+        {"xattn_fp8 must be 0 or 1", [](tdm_prefill_options& o) { o.xattn_fp8 = 255; }},
     };
     for (const Bad& b : flex_cases) {
         tdm_prefill_options o = sparse(TDM_ATTENTION_FLEXPREFILL);
@@ -155,6 +160,44 @@ TEST(CApiSparse, CallersWithoutTheSparseFieldsGetDenseDefaults) {
     o.struct_size = offsetof(tdm_prefill_options, block_size);  // compiled before the sparse knobs
     o.block_size = 3;                                            // never read
     ASSERT_EQ(f.prefill(o), TDM_OK) << tdm_last_error();
+}
+
+TEST(CApiSparse, CallersWithoutXattnFp8GetItOff) {
+    Fixture f("llama-f32");
+    tdm_prefill_options o = sparse(TDM_ATTENTION_XATTENTION);
+    o.struct_size = offsetof(tdm_prefill_options, xattn_fp8);  // compiled before the field
+    o.xattn_fp8 = 2;                                           // never read, else rejected
+    ASSERT_EQ(f.prefill(o), TDM_OK) << tdm_last_error();
+    ASSERT_EQ(tdm_session_truncate(f.session, 0), TDM_OK);
+    o.struct_size = sizeof(o);
+    EXPECT_EQ(f.prefill(o), TDM_ERR_INVALID_ARGUMENT) << "read at the full size";
+}
+
+TEST(CApiSparse, XAttentionWithFp8EstimationReportsItsDensity) {
+    Fixture f("long-llama-bf16");
+    tdm_model_info info;
+    info.struct_size = sizeof(info);
+    ASSERT_EQ(tdm_model_get_info(f.model, &info), TDM_OK);
+    std::vector<float> d(size_t(info.layers) * info.heads, -1.0f);
+    std::vector<float> means;
+    for (uint8_t fp8 : {0, 1}) {
+        ASSERT_EQ(tdm_session_truncate(f.session, 0), TDM_OK);
+        tdm_prefill_options o = sparse(TDM_ATTENTION_XATTENTION);
+        o.block_size = 64;
+        o.xattn_fp8 = fp8;
+        ASSERT_EQ(f.prefill(o), TDM_OK) << tdm_last_error();
+        float mean = -1;
+        ASSERT_EQ(tdm_session_attention_density(f.session, d.data(), d.size(), &mean), TDM_OK);
+        for (size_t i = 0; i < d.size(); ++i) {
+            EXPECT_GT(d[i], 0.0f) << "fp8 " << int(fp8) << " cell " << i;
+            EXPECT_LE(d[i], 1.0f) << "fp8 " << int(fp8) << " cell " << i;
+        }
+        EXPECT_LT(mean, 1.0f) << "fp8 " << int(fp8) << ": a 1,650-token prompt in blocks of 64";
+        means.push_back(mean);
+    }
+    // Rounding Q and K to 3 mantissa bits moves some blocks across the threshold, not many.
+    std::printf("[ fp8 ] mean density %.4f (f32 estimation %.4f)\n", means[1], means[0]);
+    EXPECT_NEAR(means[1], means[0], 0.05f);
 }
 
 }  // namespace

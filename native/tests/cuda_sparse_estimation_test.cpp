@@ -28,6 +28,7 @@ TEST(CudaSparseEstimation, SkippedInABuildWithoutCuda) {
 
 #include "attention/cuda_sparse_estimation.h"
 #include "attention/flexprefill.h"
+#include "attention/fp8_e4m3.h"
 #include "attention/host_block_plan.h"
 #include "attention/xattention.h"
 #include "cuda_test_support.h"
@@ -118,6 +119,32 @@ bool near_threshold(const float* s, int32_t r, float tau, int32_t c, double marg
     return false;
 }
 
+// Compares the GPU's and the CPU's XAttention selections row by row: a block in one but not the
+// other fails unless its cumulative mass (in the CPU's order over cpu_sums) lies within 1e-4 of
+// the row's threshold; those are counted in near_flips. blocks counts the CPU's selected blocks.
+void compare_selections(const HostBlockPlan& gpu, const HostBlockPlan& cpu,
+                        const std::vector<float>& cpu_sums, const BlockGrid& grid, int32_t heads,
+                        const std::vector<float>& tau, int64_t& near_flips, int64_t& blocks) {
+    for (int32_t h = 0; h < heads; ++h)
+        for (int32_t i = 0; i < grid.q_blocks; ++i) {
+            const int32_t r = grid.q_block(i);
+            const int64_t row = gpu.row(h, r);
+            const auto a = row_set(gpu, row), b = row_set(cpu, row);
+            blocks += int64_t(b.size());
+            std::vector<int32_t> diff;
+            std::set_symmetric_difference(a.begin(), a.end(), b.begin(), b.end(),
+                                          std::back_inserter(diff));
+            const float* srow = cpu_sums.data() + size_t(row) * grid.k_blocks;
+            for (int32_t c : diff) {
+                if (near_threshold(srow, r, tau[size_t(h)], c, 1e-4))
+                    ++near_flips;
+                else
+                    ADD_FAILURE() << "head " << h << " row " << r << " block " << c
+                                  << (a.count(c) ? " only on the GPU" : " only on the CPU");
+            }
+        }
+}
+
 TEST(CudaSparseEstimation, XAttentionMatchesCpu) {
     TDM_SKIP_WITHOUT_GPU();
     std::mt19937 rng(20250711);
@@ -157,23 +184,9 @@ TEST(CudaSparseEstimation, XAttentionMatchesCpu) {
         const HostBlockPlan cpu = xattn::select_blocks(cpu_sums.data(), s.heads, grid, tau.data());
 
         EXPECT_EQ(plan_violation(gpu), "");
-        for (int32_t h = 0; h < s.heads; ++h) {
+        for (int32_t h = 0; h < s.heads; ++h)
             EXPECT_NEAR(density[size_t(h)], gpu.density(h), 1e-6);
-            for (int32_t i = 0; i < grid.q_blocks; ++i) {
-                const int32_t r = grid.q_block(i);
-                const int64_t row = gpu.row(h, r);
-                const auto a = row_set(gpu, row), b = row_set(cpu, row);
-                blocks += int64_t(b.size());
-                std::vector<int32_t> diff;
-                std::set_symmetric_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(diff));
-                const float* srow = cpu_sums.data() + size_t(row) * grid.k_blocks;
-                for (int32_t c : diff) {
-                    if (near_threshold(srow, r, tau[size_t(h)], c, 1e-4)) ++near_flips;
-                    else ADD_FAILURE() << "head " << h << " row " << r << " block " << c
-                                       << (a.count(c) ? " only on the GPU" : " only on the CPU");
-                }
-            }
-        }
+        compare_selections(gpu, cpu, cpu_sums, grid, s.heads, tau, near_flips, blocks);
     }
     std::printf("[ XAttention, %s ] %lld of %lld selected blocks flipped within 1e-4 of the "
                 "threshold\n",
@@ -195,6 +208,111 @@ TEST(CudaSparseEstimation, XAttentionThresholdOneIsDense) {
     const HostBlockPlan full = full_plan(s.heads, grid);
     EXPECT_EQ(gpu.row_ptr, full.row_ptr);
     EXPECT_EQ(gpu.cols, full.cols);
+}
+
+// The fp8 estimation's conversion on the device is the host twin's (fp8_e4m3.h), bit for bit:
+// every e4m3 value, the midpoints between neighbours (ties to even) and the floats on either side
+// of them, saturation (448 .. 464 rounds down, past it clamps, infinities too), signed zeros,
+// float subnormals, and random magnitudes across the whole range.
+TEST(CudaSparseEstimation, Fp8ConversionMatchesTheHostTwin) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::vector<float> grid;  // the non-negative finite e4m3 values, ascending
+    for (int b = 0; b < 0x7f; ++b) {
+        const int e = (b >> 3) & 15, m = b & 7;
+        grid.push_back(e == 0 ? std::ldexp(float(m), -9) : std::ldexp(1.0f + m / 8.0f, e - 7));
+    }
+    std::vector<float> x;
+    for (size_t i = 0; i < grid.size(); ++i) {
+        const float v = grid[i];
+        x.insert(x.end(), {v, -v});
+        if (i + 1 == grid.size()) break;
+        const float mid = (v + grid[i + 1]) / 2;  // exact in f32
+        for (const float y : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY)})
+            x.insert(x.end(), {y, -y});
+    }
+    for (const float y : {448.0f, 455.0f, 463.99f, 464.0f, 465.0f, 1000.0f, 1e30f, INFINITY,
+                          0.0f, 1e-40f, 0x1p-10f, 3 * 0x1p-10f, 0x1p-126f, 0x1.8p-7f})
+        x.insert(x.end(), {y, -y});
+    std::mt19937 rng(88);
+    std::uniform_real_distribution<float> mant(1.0f, 2.0f);
+    std::uniform_int_distribution<int> expo(-14, 12);
+    for (int i = 0; i < 20000; ++i)
+        x.push_back((i % 2 ? -1.0f : 1.0f) * std::ldexp(mant(rng), expo(rng)));
+    if (x.size() % 2) x.push_back(1.0f);
+
+    const DeviceBuffer d_x = upload(x);
+    DeviceBuffer d_out;
+    d_out.reserve(x.size());
+    e4m3_bytes(d_x.as<float>(), int64_t(x.size()), d_out.as<uint8_t>(), nullptr);
+    const auto got = download<uint8_t>(d_out.as<uint8_t>(), x.size());
+    int bad = 0;
+    for (size_t i = 0; i < x.size(); ++i)
+        if (got[i] != fp8::e4m3_bits(x[i]) && ++bad <= 10)
+            ADD_FAILURE() << "x = " << x[i] << " (" << std::hexfloat << x[i] << std::defaultfloat
+                          << "): device " << int(got[i]) << ", host " << int(fp8::e4m3_bits(x[i]));
+    EXPECT_EQ(bad, 0) << "of " << x.size();
+}
+
+// XAttention's fp8 estimation against its CPU twin (xattn::fp8_operands, then the same scoring):
+// fp8 products on the wgmma engine at head dim 128, the bf16 of the same values on the other
+// engines. The operands are identical on both sides, so only summation differs, and the bf16
+// tolerances hold: 1e-4 * (B/S) on the block sums, flips only within 1e-4 of the threshold.
+// (Hopper adds fp8 products inside a wgmma with fewer mantissa bits than f32, about 2^-14
+// relative as published for FP8 GEMMs on H800; on an H100 the worst block sum was 1.5e-5 of B/S.)
+// The quantization itself must show: the twin's sums move 10x that tolerance from the
+// unquantized ones (1.3e-3 and 1.9e-3 of B/S on the H100).
+TEST(CudaSparseEstimation, XAttentionFp8MatchesItsCpuTwin) {
+    TDM_SKIP_WITHOUT_GPU();
+    std::mt19937 rng(20261128);
+    const Shape shapes[] = {{2048, 0, 4, 2, 128, 128, 8},  {777, 300, 8, 2, 128, 128, 16},
+                            {1500, 129, 4, 1, 64, 64, 4},  {3001, 0, 2, 1, 128, 64, 16},
+                            {5000, 3, 8, 2, 128, 128, 8},  {901, 77, 4, 2, 128, 128, 2}};
+    for (const bool wgmma : {true, false}) {
+        SCOPED_TRACE(wgmma ? "wgmma engine" : "mma.sync engine");
+        int64_t near_flips = 0, blocks = 0;
+        double worst_seen = 0, moved = 0;
+        SparsePlanner planner;
+        for (const Shape& s : shapes) {
+            SCOPED_TRACE(describe(s));
+            const Inputs in = make_inputs(s, rng);
+            const int rpb = s.B / s.S;
+            const double tol = 1e-4 * rpb;
+            std::vector<float> tau(size_t(s.heads));
+            const float choices[] = {0.9f, 0.5f, 0.95f, 1.0f, 0.8f};
+            for (int32_t h = 0; h < s.heads; ++h) tau[size_t(h)] = choices[h % 5];
+            const XAttentionParams p{.block_size = s.B, .stride = s.S, .thresholds = tau.data(),
+                                     .wgmma = wgmma, .fp8 = true};
+            const BlockPlanView view = planner.xattention(in.device(), p, nullptr);
+            const BlockGrid grid = BlockGrid::of(s.pos0, s.n_new, s.B);
+            const size_t cells = size_t(s.heads) * grid.q_blocks * grid.k_blocks;
+            const auto gpu_sums = download<float>(planner.xattn_block_sums(), cells);
+            const HostBlockPlan gpu = download_plan(view, grid);
+
+            const xattn::Fp8Operands ops = xattn::fp8_operands(in.q.data(), in.k.data(), in.call);
+            std::vector<float> cpu_sums(cells), plain_sums(cells);
+            xattn::block_scores(ops.q.data(), ops.k.data(), ops.call, s.B, s.S, cpu_sums.data(),
+                                nullptr);
+            xattn::block_scores(in.q.data(), in.k.data(), in.call, s.B, s.S, plain_sums.data(),
+                                nullptr);
+            double worst = 0;
+            for (size_t i = 0; i < cells; ++i) {
+                worst = std::isfinite(gpu_sums[i])
+                            ? std::max(worst, double(std::abs(gpu_sums[i] - cpu_sums[i])))
+                            : INFINITY;
+                moved = std::max(moved, double(std::abs(cpu_sums[i] - plain_sums[i])) / rpb);
+            }
+            worst_seen = std::max(worst_seen, worst / rpb);
+            EXPECT_LE(worst, tol) << "block sums";
+            const HostBlockPlan cpu = xattn::select_blocks(cpu_sums.data(), s.heads, grid, tau.data());
+            EXPECT_EQ(plan_violation(gpu), "");
+            compare_selections(gpu, cpu, cpu_sums, grid, s.heads, tau, near_flips, blocks);
+        }
+        std::printf("[ XAttention fp8, %s ] worst block-sum error %.2e of B/S; quantization moved "
+                    "them by up to %.2e; %lld of %lld selected blocks flipped near the threshold\n",
+                    wgmma ? "wgmma" : "mma.sync", worst_seen, moved, (long long)near_flips,
+                    (long long)blocks);
+        EXPECT_GT(moved, 1e-3) << "the fp8 operands should move the block sums";
+    }
 }
 
 TEST(CudaSparseEstimation, FlexPrefillMatchesCpu) {

@@ -47,7 +47,9 @@ struct TileSmem {
 };
 
 struct ScoreArgs {
-    const __nv_bfloat16* q = nullptr;  // staged queries [heads, q_tokens, D], zero outside the call
+    // Staged queries [heads, q_tokens, D], zero outside the call (fp8 bytes for the wgmma
+    // engine's fp8 products).
+    const __nv_bfloat16* q = nullptr;
     int64_t q_tokens = 0;              // tokens per head in the staging
     int64_t q_tok_base = 0;            // absolute position of staging token 0
     const void* k = nullptr;           // KV cache keys [kv_heads, capacity, D]

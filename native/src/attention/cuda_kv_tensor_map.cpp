@@ -34,12 +34,12 @@ EncodeTiled encode_tiled() {
     return fn;
 }
 
-CUtensorMap encode(const uint16_t* base, cuuint32_t rank, const cuuint64_t* dims,
-                   const cuuint64_t* strides, const cuuint32_t* box) {
+CUtensorMap encode(const void* base, CUtensorMapDataType type, cuuint32_t rank,
+                   const cuuint64_t* dims, const cuuint64_t* strides, const cuuint32_t* box) {
     const cuuint32_t element_strides[5] = {1, 1, 1, 1, 1};
     CUtensorMap map{};
     const CUresult r = encode_tiled()(
-        &map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, rank, const_cast<uint16_t*>(base), dims, strides,
+        &map, type, rank, const_cast<void*>(base), dims, strides,
         box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
         CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     TDM_REQUIRE(r == CUDA_SUCCESS, TDM_ERR_DEVICE,
@@ -70,7 +70,7 @@ CUtensorMap make_kv_tensor_map(const uint16_t* cache, int kv_heads, int64_t capa
     const cuuint64_t strides[2] = {cuuint64_t(head_dim) * sizeof(uint16_t),
                                    cuuint64_t(capacity) * head_dim * sizeof(uint16_t)};
     const cuuint32_t box[3] = {kKvMapBoxColumns, kKvMapBoxKeys, 1};
-    return encode(cache, 3, dims, strides, box);
+    return encode(cache, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, dims, strides, box);
 }
 
 CUtensorMap make_strided_tensor_map(const uint16_t* base, int outer, int64_t outer_stride,
@@ -88,7 +88,27 @@ CUtensorMap make_strided_tensor_map(const uint16_t* base, int outer, int64_t out
                                    cuuint64_t(stride) * head_dim * sizeof(uint16_t),
                                    cuuint64_t(outer_stride) * sizeof(uint16_t)};
     const cuuint32_t box[4] = {kKvMapBoxColumns, 1, cuuint32_t(box_groups), 1};
-    return encode(base, 4, dims, strides, box);
+    return encode(base, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, dims, strides, box);
+}
+
+CUtensorMap make_strided_tensor_map_fp8(const uint8_t* base, int outer, int64_t outer_stride,
+                                        int64_t planes_rows, int64_t groups, int stride,
+                                        int head_dim, int box_groups) {
+    TDM_REQUIRE(base != nullptr && reinterpret_cast<uintptr_t>(base) % 16 == 0 &&
+                    head_dim % 128 == 0 && outer > 0 && groups > 0 && groups <= planes_rows &&
+                    stride > 0 && outer_stride % 16 == 0 &&
+                    outer_stride >= int64_t(stride) * planes_rows * head_dim && box_groups > 0 &&
+                    box_groups <= 256,
+                TDM_ERR_UNSUPPORTED,
+                "make_strided_tensor_map_fp8: cannot map " + std::to_string(groups) +
+                    " groups of " + std::to_string(stride) + " rows of " +
+                    std::to_string(head_dim));
+    const cuuint64_t dims[4] = {cuuint64_t(head_dim), cuuint64_t(groups), cuuint64_t(stride),
+                                cuuint64_t(outer)};
+    const cuuint64_t strides[3] = {cuuint64_t(head_dim), cuuint64_t(planes_rows) * head_dim,
+                                   cuuint64_t(outer_stride)};
+    const cuuint32_t box[4] = {128, cuuint32_t(box_groups), 1, 1};
+    return encode(base, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, dims, strides, box);
 }
 
 }  // namespace tdm::cuda

@@ -31,4 +31,12 @@ bool kv_tensor_map_supports(const uint16_t* cache, int64_t capacity, int head_di
 CUtensorMap make_strided_tensor_map(const uint16_t* base, int outer, int64_t outer_stride,
                                     int64_t groups, int stride, int head_dim, int box_groups);
 
+// XAttention's fp8 operands (cuda_fp8_stage.cu stages them offset-major, [outer][stride]
+// [planes_rows][head_dim] bytes: row g * stride + t of a head at plane t, row g), so a box of
+// box_groups groups at one offset is one contiguous run of 128-byte rows. Coordinates
+// (column, group, offset, outer); groups at or past `groups` (<= planes_rows) read as zeros.
+CUtensorMap make_strided_tensor_map_fp8(const uint8_t* base, int outer, int64_t outer_stride,
+                                        int64_t planes_rows, int64_t groups, int stride,
+                                        int head_dim, int box_groups);
+
 }  // namespace tdm::cuda

@@ -46,6 +46,9 @@ struct XAttentionParams {
     // applies (bf16 cache, B / S <= 64, at least S keys); false keeps the mma.sync engine
     // (tests compare the two).
     bool wgmma = true;
+    // Score from fp8 e4m3 copies of Q and K (SparseAttention::xattn_fp8; cuda_fp8_stage.cu): on
+    // the wgmma engine at head dim 128 as fp8 products, elsewhere as the bf16 of the same values.
+    bool fp8 = false;
 };
 
 struct FlexPrefillParams {
@@ -63,6 +66,11 @@ BlockGrid checked_block_grid(int64_t n_new, int64_t pos0, int32_t block_size);
 // True when FlexPrefill falls back to dense attention for a call (ALGORITHMS.md 3.3: the keys
 // are not more than max(2 B, minB B)), decided from shapes alone, as flex::worth_estimating.
 bool flexprefill_runs_dense(int64_t n_new, int64_t pos0, const FlexPrefillParams& p);
+
+// The fp8 estimation's conversion (cuda_fp8_stage.cu), elementwise over n (even) floats in device
+// memory: out[i] = the e4m3 byte of x[i], rounded to nearest even, saturating. For the tests
+// against fp8::e4m3_bits.
+void e4m3_bytes(const float* x, int64_t n, uint8_t* out, cudaStream_t s);
 
 // Owns the device memory of estimation and of the plans it builds (grown on demand and kept, so
 // steady-state calls allocate nothing). One per backend; one call at a time on one stream.
@@ -89,10 +97,23 @@ public:
 
 private:
     void stage_queries(const EstimateInputs& in, int64_t tok_base, int64_t tokens, cudaStream_t s);
+    // The fp8 estimation's operands (cuda_fp8_stage.cu): q_stage_ [heads, tokens, D] and k_stage_
+    // [kv_heads, keys, D] as bf16 values (offset_major = 0), or as fp8 bytes stored offset-major
+    // for stride S = offset_major ([heads, S, tokens / S, D], likewise the keys); fp8_amax_ the
+    // heads' maxima and then their scale exponents [heads + kv_heads] (fp8_exponents()). Returns
+    // keys, the rows a KV head has in k_stage_ (key_len rounded up to a multiple of 16 and of S;
+    // the rows past key_len are zero).
+    int64_t stage_fp8(const EstimateInputs& in, int64_t tok_base, int64_t tokens, int offset_major,
+                      cudaStream_t s);
+    int32_t* fp8_exponents(int heads, int kv_heads) const {
+        return reinterpret_cast<int32_t*>(fp8_amax_.as<unsigned>() + heads + kv_heads);
+    }
     BlockPlanView build_plan(const BlockGrid& g, int32_t heads, cudaStream_t s);
 
     int32_t info_heads_ = 0;  // heads of the last FlexPrefill call (head_info_ layout)
-    DeviceBuffer q_stage_;     // bf16 [heads, tokens, D] queries (zero outside the call)
+    DeviceBuffer q_stage_;     // bf16 or fp8 [heads, tokens, D] queries (zero outside the call)
+    DeviceBuffer k_stage_;     // fp8 estimation: bf16 or fp8 [kv_heads, keys, D]
+    DeviceBuffer fp8_amax_;    // fp8 estimation: [heads + kv_heads] amax bits, then exponents
     DeviceBuffer row_stats_;   // f32 [heads, rows, 2]: running max and sum of each score row
     DeviceBuffer block_sums_;  // XAttention block sums
     DeviceBuffer lse_scratch_; // XAttention one-pass: f32 [heads, rows of a launch, segments]

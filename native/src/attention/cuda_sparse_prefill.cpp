@@ -54,7 +54,8 @@ void SparsePrefill::run(const AttentionArgs& args, const SparseAttention& sparse
                 const XAttentionParams p{.block_size = sparse.block_size,
                                          .stride = sparse.xattn_stride,
                                          .thresholds = sparse.xattn_threshold,
-                                         .threshold = 0.9f};
+                                         .threshold = 0.9f,
+                                         .fp8 = sparse.xattn_fp8};
                 plan = planner_.xattention(in, p, stream);
                 last_sparse_ = true;
             }

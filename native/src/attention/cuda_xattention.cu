@@ -153,23 +153,31 @@ void launch_onepass(const estimate::ScoreArgs& a, OnePassArgs o, int heads, Devi
 
 // The same pass with the products on the wgmma engine: 128-column tiles, the same scratch rows
 // (segments of o.seg columns) and the same fold, so the block sums agree up to summation order.
-template <int D>
+// kFp8: a.q and a.k are fp8 bytes, rescaled by 2^-(e_q + e_k) from fp8_exp.
+template <int D, bool kFp8>
 void launch_onepass_wgmma(const estimate::ScoreArgs& a, const OnePassArgs& o, int heads,
-                          int kv_heads, DeviceBuffer& scratch, cudaStream_t s) {
-    using C = xattn_wg::Config<D>;
+                          int kv_heads, const int32_t* fp8_exp, DeviceBuffer& scratch,
+                          cudaStream_t s) {
+    using C = xattn_wg::Config<D, kFp8>;
     constexpr size_t smem = C::kSmemBytes;
-    auto kernel = xattn_wg::xattn_wgmma_kernel<D>;
+    auto kernel = xattn_wg::xattn_wgmma_kernel<D, kFp8>;
     TDM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     const int S = a.stride;
-    const auto* q16 = static_cast<const uint16_t*>(static_cast<const void*>(a.q));
-    const auto* k16 = static_cast<const uint16_t*>(a.k);
-    const CUtensorMap q_map = make_strided_tensor_map(q16, heads, a.q_tokens * D, a.rows, S, D,
-                                                      xattn_wg::kRows);
-    const CUtensorMap k_floor = make_strided_tensor_map(k16, kv_heads, a.capacity * D,
-                                                        a.key_len / S, S, D, xattn_wg::kCols);
-    const CUtensorMap k_ceil = make_strided_tensor_map(k16, kv_heads, a.capacity * D,
-                                                       (a.key_len + S - 1) / S, S, D,
-                                                       xattn_wg::kCols);
+    // fp8: offset-major staging (stage_fp8), planes of outer_stride / (S * D) rows.
+    const auto map = [&](const void* base, int outer, int64_t outer_stride, int64_t groups,
+                         int box_groups) {
+        if constexpr (kFp8)
+            return make_strided_tensor_map_fp8(static_cast<const uint8_t*>(base), outer,
+                                               outer_stride, outer_stride / (int64_t(S) * D),
+                                               groups, S, D, box_groups);
+        else
+            return make_strided_tensor_map(static_cast<const uint16_t*>(base), outer,
+                                           outer_stride, groups, S, D, box_groups);
+    };
+    const CUtensorMap q_map = map(a.q, heads, a.q_tokens * D, a.rows, xattn_wg::kRows);
+    const CUtensorMap k_floor = map(a.k, kv_heads, a.capacity * D, a.key_len / S, xattn_wg::kCols);
+    const CUtensorMap k_ceil =
+        map(a.k, kv_heads, a.capacity * D, (a.key_len + S - 1) / S, xattn_wg::kCols);
     xattn_wg::Args w{};
     w.stride = S;
     w.rows = a.rows;
@@ -178,7 +186,9 @@ void launch_onepass_wgmma(const estimate::ScoreArgs& a, const OnePassArgs& o, in
     w.q_hi = a.q_hi;
     w.key_rem = int32_t(a.key_len % S);
     w.group = a.group;
+    w.heads = heads;
     w.scale_log2 = a.scale_log2;
+    w.fp8_exp = fp8_exp;
     w.o = o;
 
     const int64_t tiles = (a.rows + xattn_wg::kRows - 1) / xattn_wg::kRows;
@@ -186,8 +196,8 @@ void launch_onepass_wgmma(const estimate::ScoreArgs& a, const OnePassArgs& o, in
     for_each_launch(tiles, per_tile, scratch, w.o.launches, [&](int32_t l, int64_t mine) {
         w.o.launch = l;
         w.o.scratch = scratch.as<float>();
-        kernel<<<dim3(unsigned(mine), unsigned(heads)), xattn_wg::kThreads, smem, s>>>(
-            w, q_map, k_floor, k_ceil);
+        w.tiles = int32_t(mine);
+        kernel<<<unsigned(mine * heads), xattn_wg::kThreads, smem, s>>>(w, q_map, k_floor, k_ceil);
         TDM_CUDA_CHECK_LAUNCH("xattn_wgmma_kernel");
     });
 }
@@ -296,14 +306,27 @@ BlockPlanView SparsePlanner::xattention(const EstimateInputs& in, const XAttenti
     // Score rows: every group of S tokens in the call's query blocks.
     const int64_t tok_base = int64_t(g.first_q_block) * p.block_size;
     const int64_t tokens = int64_t(g.q_blocks) * p.block_size;
-    stage_queries(in, tok_base, tokens, s);
+    const int64_t key_len = in.pos0 + in.n_new;
+    // fp8 estimation: fp8 products where the wgmma engine takes head dim 128, else the engines
+    // below on the bf16 of the same quantized values (a copy of the keys with `keys` rows).
+    const bool fp8_products = p.fp8 && p.wgmma && in.head_dim == 128 && rpb >= 8 && rpb <= 64 &&
+                              key_len >= S;
+    EstimateInputs est = in;
+    if (p.fp8) {
+        const int64_t keys = stage_fp8(in, tok_base, tokens, fp8_products ? S : 0, s);
+        est.k_cache = k_stage_.data();
+        est.k_bf16 = true;
+        est.capacity = keys;
+    } else {
+        stage_queries(in, tok_base, tokens, s);
+    }
 
     estimate::ScoreArgs a;
     a.q = q_stage_.as<__nv_bfloat16>();
     a.q_tokens = tokens;
     a.q_tok_base = tok_base;
-    a.k = in.k_cache;
-    a.capacity = in.capacity;
+    a.k = est.k_cache;
+    a.capacity = est.capacity;
     a.group = in.heads / in.kv_heads;
     a.key_len = in.pos0 + in.n_new;
     a.stride = S;
@@ -326,17 +349,22 @@ BlockPlanView SparsePlanner::xattention(const EstimateInputs& in, const XAttenti
     o.q_blocks = g.q_blocks;
     o.k_blocks = g.k_blocks;
     o.sums = block_sums_.as<float>();
-    if (xattention_wgmma_applies(a, in, p, rpb)) {
+    const int32_t* exps = p.fp8 ? fp8_exponents(in.heads, in.kv_heads) : nullptr;
+    if (fp8_products || xattention_wgmma_applies(a, est, p, rpb)) {
         // Rows are written up to whole column tiles.
         o.segs = int32_t((int64_t(g.k_blocks) * rpb + xattn_wg::kCols - 1) / xattn_wg::kCols *
                          xattn_wg::kCols / o.seg);
-        if (in.head_dim == 64) launch_onepass_wgmma<64>(a, o, in.heads, in.kv_heads, lse_scratch_, s);
-        else launch_onepass_wgmma<128>(a, o, in.heads, in.kv_heads, lse_scratch_, s);
+        if (fp8_products)
+            launch_onepass_wgmma<128, true>(a, o, in.heads, in.kv_heads, exps, lse_scratch_, s);
+        else if (in.head_dim == 64)
+            launch_onepass_wgmma<64, false>(a, o, in.heads, in.kv_heads, nullptr, lse_scratch_, s);
+        else
+            launch_onepass_wgmma<128, false>(a, o, in.heads, in.kv_heads, nullptr, lse_scratch_, s);
     } else if (in.head_dim == 64) {
-        if (in.k_bf16) launch_onepass<64, __nv_bfloat16>(a, o, in.heads, lse_scratch_, s);
+        if (est.k_bf16) launch_onepass<64, __nv_bfloat16>(a, o, in.heads, lse_scratch_, s);
         else launch_onepass<64, float>(a, o, in.heads, lse_scratch_, s);
     } else if (in.head_dim == 128) {
-        if (in.k_bf16) launch_onepass<128, __nv_bfloat16>(a, o, in.heads, lse_scratch_, s);
+        if (est.k_bf16) launch_onepass<128, __nv_bfloat16>(a, o, in.heads, lse_scratch_, s);
         else launch_onepass<128, float>(a, o, in.heads, lse_scratch_, s);
     } else {
         fail(TDM_ERR_UNSUPPORTED, "sparse estimation supports head dims 64 and 128, not " +

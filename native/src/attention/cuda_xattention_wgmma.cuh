@@ -1,6 +1,10 @@
 // XAttention's antidiagonal scores on Hopper (sm_90a): the one-pass estimator of
 // cuda_xattention.cu with its score products on warpgroup matrix instructions fed by TMA, for a
-// bf16 cache, head dims 64 and 128 and 8 to 64 score rows per query block (B / S).
+// bf16 cache, head dims 64 and 128 and 8 to 64 score rows per query block (B / S); or, for the
+// fp8 estimation (head dim 128), on fp8 e4m3 copies of Q and K (cuda_fp8_stage.cu): half the
+// bytes a product streams and twice the tensor-core rate, the products rescaled by the heads'
+// power-of-two scales in the epilogue. The fp8 copies are staged offset-major, so a Q_t or K_t
+// box is one contiguous 16 KB run instead of 128 rows 1 KB apart.
 //
 // Score row R, column C (ALGORITHMS.md 4.2): sum_t q[R S + S-1-t] . k[C S + t]. A block owns 128
 // score rows (two consumer warpgroups of 64) and walks the causal column tiles of 128; a tile is
@@ -37,17 +41,20 @@ constexpr int kRows = 128;  // score rows per block
 constexpr int kCols = 128;
 constexpr int kWarpgroup = 128;
 constexpr int kThreads = 3 * kWarpgroup;
-constexpr uint32_t kRowBytes = 128;  // a swizzled region row: 64 bf16
+constexpr uint32_t kRowBytes = 128;  // a swizzled region row: 64 bf16 or 128 fp8
 
-template <int D>
+template <int D, bool kFp8>
 struct Config {
     static_assert(D == 64 || D == 128, "head dims 64 and 128");
-    static constexpr int kRegions = D / 64;
+    static_assert(!kFp8 || D == 128, "fp8 operands: head dim 128 (one 128-byte row)");
+    static constexpr int kRegionCols = kFp8 ? 128 : 64;  // elements of a 128-byte region row
+    static constexpr int kRegions = D / kRegionCols;
     static constexpr uint32_t kQRegionBytes = kRows * kRowBytes;  // 16 KB
     static constexpr uint32_t kKRegionBytes = kCols * kRowBytes;  // 16 KB
     static constexpr uint32_t kQBytes = kRegions * kQRegionBytes;
     static constexpr uint32_t kStageBytes = kQBytes + kRegions * kKRegionBytes;  // Q_t, then K_t
-    static constexpr int kStages = D == 128 ? 3 : 4;
+    // 192 KB of stages at 64 KB (bf16, D = 128) and 32 KB (fp8); D = 64 bf16 keeps 4.
+    static constexpr int kStages = kFp8 ? 6 : (D == 128 ? 3 : 4);
     static constexpr size_t kSmemBytes =
         1024 + size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t);
 };
@@ -71,7 +78,12 @@ struct Args {
     int64_t q_lo, q_hi;        // the call's query positions: a row is valid iff it holds one
     int32_t key_rem;           // key_len % S: offsets below it read the ceil map
     int32_t group;             // query heads per KV head
+    int32_t heads;             // query heads (the grid is heads x tiles, heads fastest)
+    int32_t tiles;             // row tiles of this launch
     float scale_log2;          // scale / S * log2(e)
+    // fp8 operands only: [heads + kv_heads] the scale exponents e (the operands hold
+    // e4m3(x * 2^e)), so a product is rescaled by 2^-(e_q + e_k).
+    const int32_t* fp8_exp;
     OnePassArgs o;             // the one-pass epilogue
 };
 
@@ -79,12 +91,12 @@ __device__ __forceinline__ bool row_valid(const Args& a, int64_t R) {
     return R * a.stride + a.stride - 1 >= a.q_lo && R * a.stride < a.q_hi;
 }
 
-template <int D>
+template <int D, bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1)
 xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
                    const __grid_constant__ CUtensorMap k_floor,
                    const __grid_constant__ CUtensorMap k_ceil) {
-    using C = Config<D>;
+    using C = Config<D, kFp8>;
     constexpr int kStages = C::kStages;
     extern __shared__ __align__(1024) unsigned char smem_raw[];
     __shared__ float row_m[kRows], row_inv_l[kRows];
@@ -94,9 +106,11 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
     auto* full = reinterpret_cast<uint64_t*>(aligned + size_t(kStages) * C::kStageBytes);
     uint64_t* empty = full + kStages;
 
-    const int head = blockIdx.y;
+    // Heads vary fastest: the blocks resident together hold one row tile of every head, so their
+    // K_t tiles (a few KV heads, walked in step) and Q_t tiles (one row tile a head) stay in L2.
     // Longest causal rows first (the scheduler starts low block indices first): a shorter tail.
-    const int local = int(gridDim.x) - 1 - int(blockIdx.x);
+    const int head = int(blockIdx.x % unsigned(a.heads));
+    const int local = a.tiles - 1 - int(blockIdx.x / unsigned(a.heads));
     const int tile = a.o.launch + a.o.launches * local;
     const int r0 = tile * kRows;
     const int64_t R0 = a.row_base + r0;
@@ -131,12 +145,17 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
                     const uint32_t q_dst = base + s * C::kStageBytes;
                     const uint32_t k_dst = q_dst + C::kQBytes;
                     const CUtensorMap* k_map = t < a.key_rem ? &k_ceil : &k_floor;
+                    if constexpr (kFp8) {  // offset-major staging: (column, group, offset, head)
+                        hopper::tma_load_4d(q_dst, &q_map, &full[s], 0, r0, S - 1 - t, head);
+                        hopper::tma_load_4d(k_dst, k_map, &full[s], 0, ct * kCols, t, kv_head);
+                    } else {
 #pragma unroll
-                    for (int r = 0; r < C::kRegions; ++r) {
-                        hopper::tma_load_4d(q_dst + r * C::kQRegionBytes, &q_map, &full[s], r * 64,
-                                            S - 1 - t, r0, head);
-                        hopper::tma_load_4d(k_dst + r * C::kKRegionBytes, k_map, &full[s], r * 64,
-                                            t, ct * kCols, kv_head);
+                        for (int r = 0; r < C::kRegions; ++r) {
+                            hopper::tma_load_4d(q_dst + r * C::kQRegionBytes, &q_map, &full[s],
+                                                r * C::kRegionCols, S - 1 - t, r0, head);
+                            hopper::tma_load_4d(k_dst + r * C::kKRegionBytes, k_map, &full[s],
+                                                r * C::kRegionCols, t, ct * kCols, kv_head);
+                        }
                     }
                 }
             }
@@ -156,11 +175,19 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
     for (int h = 0; h < 2; ++h) {
         my_row[h] = row0 + warp * 16 + g + 8 * h;
         my_scratch[h] = a.o.scratch +
-                        (int64_t(head) * gridDim.x * kRows + int64_t(local) * kRows + my_row[h]) *
+                        (int64_t(head) * a.tiles * kRows + int64_t(local) * kRows + my_row[h]) *
                             a.o.segs;
     }
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-    const int seg_tiles = a.o.seg / 8;  // n8 tiles per segment (seg is 8, 16 or 32)
+    // seg is 8, 16 or 32 (a power of two): the epilogue's segment arithmetic is shifts and masks,
+    // not the 64-bit divisions that cost it ~10% of the estimation's time.
+    const int seg_shift = __ffs(a.o.seg) - 1;
+    const int seg_tile_mask = (a.o.seg >> 3) - 1;  // n8 tiles per segment, minus one
+    float scale_log2 = a.scale_log2;
+    if constexpr (kFp8) {  // ldexpf is exact: the scaling is undone without rounding
+        const int32_t e = a.fp8_exp[head] + a.fp8_exp[a.heads + head / a.group];
+        scale_log2 = ldexpf(scale_log2, -e);
+    }
 
     int it = 0;
     for (int ct = 0; ct < col_tiles; ++ct) {
@@ -171,14 +198,18 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
             const uint32_t q_tile = base + s * C::kStageBytes + row0 * kRowBytes;
             const uint32_t k_tile = base + s * C::kStageBytes + C::kQBytes;
             hopper::wgmma_fence();
+            // Four 32-byte k steps a 128-byte region row: k16 of bf16 or k32 of fp8.
 #pragma unroll
-            for (int kk = 0; kk < D / 16; ++kk) {
-                const uint32_t step = (kk % 4) * 32;  // the k16 step inside its 128-byte row
+            for (int kk = 0; kk < 4 * C::kRegions; ++kk) {
+                const uint32_t step = (kk % 4) * 32;
                 const uint64_t qa =
                     hopper::smem_desc(q_tile + (kk / 4) * C::kQRegionBytes + step, 16, 1024);
                 const uint64_t kb =
                     hopper::smem_desc(k_tile + (kk / 4) * C::kKRegionBytes + step, 16, 1024);
-                hopper::wgmma_m64n128k16_ss<0>(acc, qa, kb, (t > 0 || kk > 0) ? 1 : 0);
+                if constexpr (kFp8)
+                    hopper::wgmma_m64n128k32_e4m3_ss(acc, qa, kb, (t > 0 || kk > 0) ? 1 : 0);
+                else
+                    hopper::wgmma_m64n128k16_ss<0>(acc, qa, kb, (t > 0 || kk > 0) ? 1 : 0);
             }
             hopper::wgmma_commit();
             // The product before this one is done: its stage may be refilled.
@@ -193,15 +224,17 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
         const int64_t C0 = int64_t(ct) * kCols;
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-            const int64_t R = R0 + my_row[h];
+            // The tile's columns c with C0 + c <= R (the row's causal limit), in 32 bits.
+            const int64_t reach = R0 + my_row[h] - C0;
+            const int limit = reach < -1 ? -1 : (reach > kCols ? kCols : int(reach));
+            float* out = my_scratch[h] + (C0 >> seg_shift);  // C0 is a multiple of 128
             float tmax = -INFINITY;
 #pragma unroll
             for (int j = 0; j < kCols / 8; ++j)
 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
-                    const int64_t col = C0 + j * 8 + 2 * tq + e;
                     float& x = acc[4 * j + 2 * h + e];
-                    x = col <= R ? x * a.scale_log2 : -INFINITY;
+                    x = j * 8 + 2 * tq + e <= limit ? x * scale_log2 : -INFINITY;
                     tmax = fmaxf(tmax, x);
                 }
             tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
@@ -213,11 +246,10 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
                 if (m_new != -INFINITY)
                     part += exp2f(acc[4 * j + 2 * h] - m_new) +
                             exp2f(acc[4 * j + 2 * h + 1] - m_new);
-                if ((j + 1) % seg_tiles == 0) {  // a segment ends: its sum over the quad
+                if (((j + 1) & seg_tile_mask) == 0) {  // a segment ends: its sum over the quad
                     part += __shfl_xor_sync(0xffffffffu, part, 1);
                     part += __shfl_xor_sync(0xffffffffu, part, 2);
-                    if (tq == 0)
-                        my_scratch[h][(C0 + (j + 1) * 8 - a.o.seg) / a.o.seg] = m_new + log2f(part);
+                    if (tq == 0) out[(((j + 1) * 8) >> seg_shift) - 1] = m_new + log2f(part);
                     sum += part;
                     part = 0.0f;
                 }
@@ -245,7 +277,7 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
     const int q_local = 64 / rpb;
     const float* wg_scratch =
         a.o.scratch +
-        (int64_t(head) * gridDim.x * kRows + int64_t(local) * kRows + row0) * a.o.segs;
+        (int64_t(head) * a.tiles * kRows + int64_t(local) * kRows + row0) * a.o.segs;
     const int64_t kb_count = (written + segs_per_kb - 1) / segs_per_kb;
     for (int64_t i = tid; i < int64_t(q_local) * kb_count; i += kWarpgroup) {
         const int ql = int(i / kb_count);

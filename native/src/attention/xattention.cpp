@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <string>
 
 #include "attention/estimate_dot.h"
+#include "attention/fp8_e4m3.h"
 #include "core/error.h"
 #include "kernels/cpu/kernels.h"
 
@@ -40,15 +42,60 @@ float reshaped_dot(const float* qr, const float* k, int64_t keys, int64_t j, int
     return dot(qr, k + first * D, real * D);
 }
 
+void check_shape(const AttentionCall& call) {
+    TDM_REQUIRE(call.heads > 0 && call.kv_heads > 0 && call.heads % call.kv_heads == 0 &&
+                    call.head_dim > 0 && call.n_new > 0 && call.pos0 >= 0 &&
+                    call.pos0 + call.n_new <= call.capacity,
+                TDM_ERR_INVALID_ARGUMENT, "xattention: bad attention shape");
+}
+
 void check_call(const AttentionCall& call, int32_t block_size, int32_t stride) {
     TDM_REQUIRE(block_size > 0 && stride > 0 && block_size % stride == 0,
                 TDM_ERR_INVALID_ARGUMENT,
                 "xattention: stride " + std::to_string(stride) + " must divide the block size " +
                     std::to_string(block_size));
-    TDM_REQUIRE(call.heads > 0 && call.kv_heads > 0 && call.heads % call.kv_heads == 0 &&
-                    call.head_dim > 0 && call.n_new > 0 && call.pos0 >= 0 &&
-                    call.pos0 + call.n_new <= call.capacity,
-                TDM_ERR_INVALID_ARGUMENT, "xattention: bad attention shape");
+    check_shape(call);
+}
+
+// fn(lo, hi) over [0, n) on the pool, or on this thread when there is none.
+void run_on(ThreadPool* pool, int64_t n, int64_t grain,
+            const std::function<void(int64_t, int64_t)>& fn) {
+    if (pool) pool->parallel_for(0, n, grain, fn);
+    else fn(0, n);
+}
+
+// An operand seen as heads x rows of D contiguous values: row r of head h starts at
+// h * head_stride + r * row_stride (q: heads interleaved in a row; the cache: heads apart).
+struct HeadRows {
+    int32_t heads;
+    int64_t rows, head_stride, row_stride;
+    int64_t at(int64_t h, int64_t r) const { return h * head_stride + r * row_stride; }
+};
+
+// dst (laid out as `to`) = src (laid out as `from`) with every value quantize_e4m3'd at its
+// head's scale exponent, which goes to exps [heads]: first each head's amax (a task per head),
+// then the rows (tasks of many rows, every head's exponent known).
+void quantize_heads(const float* src, const HeadRows& from, float* dst, const HeadRows& to,
+                    int64_t D, std::vector<int32_t>& exps, ThreadPool* pool) {
+    exps.assign(size_t(from.heads), 0);
+    run_on(pool, from.heads, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t h = lo; h < hi; ++h) {
+            float amax = 0.0f;
+            for (int64_t r = 0; r < from.rows; ++r) {
+                const float* x = src + from.at(h, r);
+                for (int64_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[d]));
+            }
+            exps[size_t(h)] = fp8::e4m3_scale_exponent(amax);
+        }
+    });
+    run_on(pool, from.heads * from.rows, 64, [&](int64_t lo, int64_t hi) {
+        for (int64_t t = lo; t < hi; ++t) {
+            const int64_t h = t / from.rows, r = t % from.rows;
+            const float* x = src + from.at(h, r);
+            float* y = dst + to.at(h, r);
+            for (int64_t d = 0; d < D; ++d) y[d] = fp8::quantize_e4m3(x[d], exps[size_t(h)]);
+        }
+    });
 }
 
 }  // namespace
@@ -115,9 +162,24 @@ void block_scores(const float* q, const float* k_cache, const AttentionCall& cal
             for (int32_t c = 0; c < grid.k_blocks; ++c) out[c] = float(sums[c]);
         }
     };
-    const int64_t tasks = int64_t(call.heads) * grid.q_blocks;
-    if (pool) pool->parallel_for(0, tasks, 1, run);
-    else run(0, tasks);
+    run_on(pool, int64_t(call.heads) * grid.q_blocks, 1, run);
+}
+
+Fp8Operands fp8_operands(const float* q, const float* k_cache, const AttentionCall& call,
+                         ThreadPool* pool) {
+    check_shape(call);
+    const int64_t D = call.head_dim, keys = call.pos0 + call.n_new;
+    Fp8Operands f;
+    f.call = call;
+    f.call.capacity = keys;
+    f.q.resize(size_t(call.n_new * call.heads * D));
+    f.k.resize(size_t(call.kv_heads * keys * D));
+    const HeadRows q_rows{call.heads, call.n_new, D, call.heads * D};
+    quantize_heads(q, q_rows, f.q.data(), q_rows, D, f.q_exp, pool);
+    // Only the call's keys: the cache past them is stale or unwritten and must not set a scale.
+    quantize_heads(k_cache, HeadRows{call.kv_heads, keys, call.capacity * D, D}, f.k.data(),
+                   HeadRows{call.kv_heads, keys, keys * D, D}, D, f.k_exp, pool);
+    return f;
 }
 
 void select_row(const float* s, int32_t r, float threshold, std::vector<int32_t>& cols) {
@@ -171,7 +233,14 @@ bool plan(const float* q, const float* k_cache, const AttentionCall& call,
     TDM_REQUIRE(sparse.xattn_threshold != nullptr, TDM_ERR_INVALID_ARGUMENT,
                 "xattention: no thresholds for this layer");
     std::vector<float> attn_sum(size_t(call.heads) * grid.q_blocks * grid.k_blocks);
-    block_scores(q, k_cache, call, sparse.block_size, sparse.xattn_stride, attn_sum.data(), pool);
+    if (sparse.xattn_fp8) {
+        const Fp8Operands f = fp8_operands(q, k_cache, call, pool);
+        block_scores(f.q.data(), f.k.data(), f.call, sparse.block_size, sparse.xattn_stride,
+                     attn_sum.data(), pool);
+    } else {
+        block_scores(q, k_cache, call, sparse.block_size, sparse.xattn_stride, attn_sum.data(),
+                     pool);
+    }
     out = select_blocks(attn_sum.data(), call.heads, grid, sparse.xattn_threshold);
     return true;
 }

@@ -66,7 +66,27 @@ HostBlockPlan select_blocks(const float* attn_sum, int32_t heads, const BlockGri
 // is mandatory (sink or diagonal), so the plan is dense anyway and the call runs dense.
 inline bool worth_estimating(const BlockGrid& grid) { return grid.k_blocks > 2; }
 
-// The whole estimator: block_scores then select_blocks with sparse.xattn_threshold[heads].
+// The fp8 estimation's operands: q [n_new, heads, D] and the keys 0 .. pos0+n_new-1 of k_cache
+// as [kv_heads, keys, D] (call.capacity = keys), every value quantize_e4m3'd with its head's
+// scale exponent (q_exp [heads], k_exp [kv_heads]).
+//
+// A head's exponent is fp8::e4m3_scale_exponent of its largest |value|: over the call's n_new
+// queries for a query head, over keys 0 .. pos0+n_new-1 for a KV head (never past them). Why:
+// in E4M3 the GPU estimator streams half the bytes of bf16 and its tensor cores run at twice the
+// rate (ENGINE.md, block-sparse prefill); this twin rounds identically (attention/fp8_e4m3.h), so
+// the masks of the two can be compared. The quantization is O((n_new + keys) * heads * D), small
+// next to the scores; pool (may be null) shares it out.
+struct Fp8Operands {
+    std::vector<float> q, k;
+    AttentionCall call;
+    std::vector<int32_t> q_exp, k_exp;
+};
+Fp8Operands fp8_operands(const float* q, const float* k_cache, const AttentionCall& call,
+                         ThreadPool* pool = nullptr);
+
+// The whole estimator: block_scores then select_blocks with sparse.xattn_threshold[heads]; with
+// sparse.xattn_fp8 block_scores reads fp8_operands instead of q and k_cache (only the selection
+// sees them: the block-sparse attention itself reads the real q, k and v).
 // Returns false (and leaves plan alone) when the call should run dense (worth_estimating).
 bool plan(const float* q, const float* k_cache, const AttentionCall& call,
           const SparseAttention& sparse, HostBlockPlan& plan, ThreadPool* pool);

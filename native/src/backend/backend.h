@@ -51,6 +51,9 @@ struct SparseAttention {
     int64_t flex_min_budget = 1024;     // tokens
     int64_t flex_max_budget = 0;        // tokens; 0 = no cap
     uint32_t compat = 0;                // tdm_sparse_compat flags
+    // XAttention scores from fp8 E4M3 copies of Q and K (attention/fp8_e4m3.h: a power-of-two
+    // scale per head, then round to nearest even), the same values on every backend.
+    bool xattn_fp8 = false;
 };
 
 // A logits row summarised where it lives (Backend::summarize_logits): what the token statistics

@@ -29,6 +29,7 @@ void default_prefill_options(tdm_prefill_options* o) {
     o->flex_min_budget = 1024;
     o->flex_max_budget = 0;
     o->sparse_compat = TDM_SPARSE_COMPAT_NONE;
+    o->xattn_fp8 = 0;
 }
 
 tdm_prefill_options read_prefill_options(const tdm_prefill_options* given) {
@@ -41,6 +42,10 @@ tdm_prefill_options read_prefill_options(const tdm_prefill_options* given) {
                 TDM_ERR_INVALID_ARGUMENT,
                 "unknown attention method " + std::to_string(m) +
                     " (0 = dense, 1 = xattention, 2 = flexprefill)");
+    // 0 or 1 whatever the method, never a silent "on": the field sits in what was the struct's
+    // tail padding, so a caller that filled an older struct by hand may leave garbage there.
+    TDM_REQUIRE(o.xattn_fp8 <= 1, TDM_ERR_INVALID_ARGUMENT,
+                "xattn_fp8 must be 0 or 1, got " + std::to_string(int(o.xattn_fp8)));
     if (m == TDM_ATTENTION_DENSE) return o;
     TDM_REQUIRE(o.block_size == 64 || o.block_size == 128, TDM_ERR_INVALID_ARGUMENT,
                 "block_size must be 64 or 128, got " + std::to_string(o.block_size));
@@ -78,6 +83,7 @@ PrefillAttention prefill_attention(const tdm_prefill_options& o, const ModelConf
     s.flex_min_budget = o.flex_min_budget;
     s.flex_max_budget = o.flex_max_budget;
     s.compat = o.sparse_compat;
+    s.xattn_fp8 = o.xattn_fp8 != 0;
     if (s.method != TDM_ATTENTION_XATTENTION) return a;
     const int64_t layers = config.num_hidden_layers, heads = config.num_attention_heads;
     a.xattn_thresholds.assign(size_t(layers * heads), o.xattn_threshold);

@@ -23,6 +23,9 @@ internal static class AttentionArguments
     public static readonly OptionSpec XAttentionThreshold = new("--xattn-threshold", "T",
         $"XAttention cumulative threshold per block row, >= 0; 1 keeps every block (default: {Number(Defaults.XAttentionThreshold)})");
 
+    public static readonly OptionSpec XAttentionFp8 = new("--xattn-fp8", null,
+        "XAttention scores blocks from fp8 (E4M3) copies of Q and K, per-head power-of-two scale; the attention itself stays exact (default: off)");
+
     public static readonly OptionSpec FlexGamma = new("--flex-gamma", "G",
         $"FlexPrefill attention coverage, in (0, 1] (default: {Number(Defaults.FlexGamma)})");
 
@@ -33,7 +36,8 @@ internal static class AttentionArguments
         $"FlexPrefill minimum budget in tokens (default: {Defaults.FlexMinBudget})");
 
     /// <summary>Every option, in the order the usage text lists them.</summary>
-    public static readonly OptionSpec[] Options = [Method, BlockSize, XAttentionStride, XAttentionThreshold, FlexGamma, FlexTau, FlexMinBudget];
+    public static readonly OptionSpec[] Options =
+        [Method, BlockSize, XAttentionStride, XAttentionThreshold, XAttentionFp8, FlexGamma, FlexTau, FlexMinBudget];
 
     private static readonly Dictionary<string, Attention> Methods = new()
     {
@@ -52,7 +56,7 @@ internal static class AttentionArguments
     public static PrefillOptions Bind(ParsedArguments args)
     {
         var method = args.Choice(Method.Name, Attention.Dense, Methods);
-        OptionSpec[] xattention = [XAttentionStride, XAttentionThreshold];
+        OptionSpec[] xattention = [XAttentionStride, XAttentionThreshold, XAttentionFp8];
         OptionSpec[] flexprefill = [FlexGamma, FlexTau, FlexMinBudget];
         OptionSpec[] sparse = [BlockSize, .. xattention, .. flexprefill];
         foreach (var option in sparse)
@@ -63,7 +67,7 @@ internal static class AttentionArguments
                 Attention.FlexPrefill => option == BlockSize || flexprefill.Contains(option),
                 _ => false,
             };
-            if (!applies && args.Optional(option.Name) is not null)
+            if (!applies && Given(args, option))
             {
                 throw new UsageException($"{option.Name} does not apply to --attention {Name(method)}", args.Command);
             }
@@ -73,6 +77,7 @@ internal static class AttentionArguments
             BlockSize = args.Int32(BlockSize.Name, Defaults.BlockSize),
             XAttentionStride = args.Int32(XAttentionStride.Name, Defaults.XAttentionStride),
             XAttentionThreshold = args.Single(XAttentionThreshold.Name, Defaults.XAttentionThreshold),
+            XAttentionFp8 = args.Flag(XAttentionFp8.Name),
             FlexGamma = args.Single(FlexGamma.Name, Defaults.FlexGamma),
             FlexTau = args.Single(FlexTau.Name, Defaults.FlexTau),
             FlexMinBudget = args.Int32(FlexMinBudget.Name, Defaults.FlexMinBudget),
@@ -82,11 +87,14 @@ internal static class AttentionArguments
     /// <summary>A usage error if any attention option was given where none applies (e.g. a model pair's generation).</summary>
     public static void RequireAbsent(ParsedArguments args, string where)
     {
-        if (Options.FirstOrDefault(o => args.Optional(o.Name) is not null) is { } given)
+        if (Options.FirstOrDefault(o => Given(args, o)) is { } given)
         {
             throw new UsageException($"{given.Name} does not apply to {where}", args.Command);
         }
     }
+
+    private static bool Given(ParsedArguments args, OptionSpec option) =>
+        option.IsFlag ? args.Flag(option.Name) : args.Optional(option.Name) is not null;
 
     private static string Number(float value) => value.ToString(CultureInfo.InvariantCulture);
 }

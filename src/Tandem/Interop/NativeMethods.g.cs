@@ -590,6 +590,9 @@ internal unsafe struct tdm_prefill_options
 
     /// <summary>tdm_sparse_compat flags; default 0 (the clean behaviour)</summary>
     public uint sparse_compat;
+
+    /// <summary>XAttention: score blocks from fp8 E4M3 copies of Q and K (per-head power-of-two scale); default 0</summary>
+    public byte xattn_fp8;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -53,6 +53,14 @@ public sealed record PrefillOptions(bool AllLogits = false, Attention Attention 
     /// </summary>
     public IReadOnlyList<float>? XAttentionThresholds { get; init; }
 
+    /// <summary>
+    /// XAttention scores blocks from fp8 E4M3 copies of Q and K (each head scaled by a power of two so that its
+    /// largest magnitude fits 448, then rounded to nearest even) instead of Q and K themselves: on the GPU the
+    /// estimation streams half the bytes at twice the tensor-core rate; the CPU rounds identically. Only the block
+    /// selection reads the copies; the attention itself is exact. Off by default.
+    /// </summary>
+    public bool XAttentionFp8 { get; init; }
+
     /// <summary>FlexPrefill coverage gamma in (0, 1].</summary>
     public float FlexGamma { get; init; } = 0.95f;
 
@@ -147,6 +155,7 @@ public sealed record PrefillOptions(bool AllLogits = false, Attention Attention 
         native->flex_min_budget = (uint)FlexMinBudget;
         native->flex_max_budget = (uint)FlexMaxBudget;
         native->sparse_compat = (uint)Compat;
+        native->xattn_fp8 = XAttentionFp8 ? (byte)1 : (byte)0;
         table = null;
         if (Attention == Attention.XAttention && XAttentionThresholds is { } given)
         {

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using NUnit.Framework;
 using CliProgram = Tandem.Cli.Cli;
+using Tandem.Cli.Arguments;
+using Tandem.Cli.Commands;
 using Tandem.Tests.Support;
 
 namespace Tandem.Tests.CommandLine;
@@ -22,7 +24,7 @@ public sealed class AttentionArgumentsTests
         foreach (string command in new[] { "generate", "score" })
         {
             var help = CliRunner.Run(command, "--help");
-            Assert.That(help.Out, Does.Contain("--attention").And.Contain("--xattn-stride").And.Contain("--xattn-threshold")
+            Assert.That(help.Out, Does.Contain("--attention").And.Contain("--xattn-stride").And.Contain("--xattn-threshold").And.Contain("--xattn-fp8")
                 .And.Contain("--flex-gamma").And.Contain("--flex-tau").And.Contain("--flex-min-budget").And.Contain("--block-size"),
                 command);
         }
@@ -56,14 +58,41 @@ public sealed class AttentionArgumentsTests
         }
     }
 
-    [Test]
-    public void Generate_runs_with_a_sparse_prefill()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Generate_runs_with_a_sparse_prefill(bool fp8)
     {
-        var result = CliRunner.Run("generate", "--model", Long, "--prompt", LongText, "--max-tokens", "3", "--temperature", "0",
-            "--attention", "xattention", "--block-size", "64", "--json");
+        string[] args = ["generate", "--model", Long, "--prompt", LongText, "--max-tokens", "3", "--temperature", "0",
+            "--attention", "xattention", "--block-size", "64", "--json", .. (fp8 ? new[] { "--xattn-fp8" } : Array.Empty<string>())];
+        var result = CliRunner.Run(args);
         Assert.That(result.ExitCode, Is.Zero, result.ToString());
         using var json = JsonDocument.Parse(result.Out);
         Assert.That(json.RootElement.GetProperty("tokens").GetArrayLength(), Is.EqualTo(3));
+    }
+
+    [Test]
+    public void Score_runs_with_fp8_estimation_and_keeps_its_json_shape()
+    {
+        var result = CliRunner.Run("score", "--model", Long, "--text", LongText, "--json", "--attention", "xattention",
+            "--block-size", "64", "--xattn-fp8");
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(result.Out);
+        var attention = json.RootElement.GetProperty("attention");
+        Assert.That(attention.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "method", "density" }));
+        Assert.That(attention.GetProperty("method").GetString(), Is.EqualTo("xattention"));
+        Assert.That(attention.GetProperty("density").GetDouble(), Is.GreaterThan(0).And.LessThan(1.0));
+    }
+
+    [TestCase("generate", "--prompt")]
+    [TestCase("score", "--text")]
+    public void Xattn_fp8_is_a_flag_of_both_commands(string command, string text)
+    {
+        var spec = (command == "generate" ? GenerateCommand.Command : ScoreCommand.Command).Spec;
+        string[] head = ["--model", "m", text, "t", "--attention", "xattention"];
+        Assert.That(AttentionArguments.Bind(ArgumentParser.Parse(spec, [.. head, "--xattn-fp8"])).XAttentionFp8, Is.True);
+        Assert.That(AttentionArguments.Bind(ArgumentParser.Parse(spec, head)).XAttentionFp8, Is.False, "off by default");
+        var withValue = Assert.Throws<UsageException>(() => ArgumentParser.Parse(spec, [.. head, "--xattn-fp8=1"]));
+        Assert.That(withValue!.Message, Does.Contain("--xattn-fp8 takes no value"));
     }
 
     private static IEnumerable<TestCaseData> UsageErrors()
@@ -75,7 +104,10 @@ public sealed class AttentionArgumentsTests
         yield return new TestCaseData(Args(score, "--xattn-threshold", "0.5"), "--xattn-threshold").SetName("xattention knob with dense");
         yield return new TestCaseData(Args(score, "--attention", "xattention", "--flex-tau", "0.2"), "--flex-tau").SetName("flexprefill knob with xattention");
         yield return new TestCaseData(Args(score, "--attention", "flexprefill", "--xattn-stride", "4"), "--xattn-stride").SetName("xattention knob with flexprefill");
+        yield return new TestCaseData(Args(score, "--xattn-fp8"), "--xattn-fp8").SetName("fp8 flag with dense");
+        yield return new TestCaseData(Args(score, "--attention", "flexprefill", "--xattn-fp8"), "--xattn-fp8").SetName("fp8 flag with flexprefill");
         yield return new TestCaseData(new[] { "generate", "--prompt", "p", "--attention", "xattention" }, "--attention").SetName("attention in pair mode");
+        yield return new TestCaseData(new[] { "generate", "--prompt", "p", "--xattn-fp8" }, "--xattn-fp8").SetName("fp8 flag in pair mode");
     }
 
     private static string[] Args(string[] head, params string[] tail) => [.. head, .. tail];

@@ -45,6 +45,7 @@ public sealed unsafe class OptionDefaultsTests
         Assert.That((uint)managed.FlexMinBudget, Is.EqualTo(native.flex_min_budget));
         Assert.That((uint)managed.FlexMaxBudget, Is.EqualTo(native.flex_max_budget));
         Assert.That((uint)managed.Compat, Is.EqualTo(native.sparse_compat));
+        Assert.That(managed.XAttentionFp8 ? 1 : 0, Is.EqualTo(native.xattn_fp8));
     }
 
     [Test]

@@ -22,6 +22,7 @@ public sealed unsafe class PrefillOptionsTests
         {
             BlockSize = 64, XAttentionStride = 16, XAttentionThreshold = 0.7f, FlexGamma = 0.8f, FlexTau = 0.2f,
             FlexMinBudget = 512, FlexMaxBudget = 4096, Compat = SparseCompat.FlexBudget128 | SparseCompat.FlexJsdNaN,
+            XAttentionFp8 = true,
         };
         tdm_prefill_options native;
         NativeMethods.tdm_prefill_options_init(&native);
@@ -36,6 +37,9 @@ public sealed unsafe class PrefillOptionsTests
         Assert.That(native.flex_min_budget, Is.EqualTo(512u));
         Assert.That(native.flex_max_budget, Is.EqualTo(4096u));
         Assert.That(native.sparse_compat, Is.EqualTo(3u));
+        Assert.That(native.xattn_fp8, Is.EqualTo(1));
+        (options with { XAttentionFp8 = false }).WriteTo(&native, TwoByFour, out _);
+        Assert.That(native.xattn_fp8, Is.Zero);
         Assert.That(table, Is.Null, "no table: FlexPrefill ignores XAttention thresholds");
         Assert.That((int)Attention.XAttention, Is.EqualTo((int)tdm_attention.TDM_ATTENTION_XATTENTION));
         Assert.That((int)SparseCompat.FlexJsdNaN, Is.EqualTo((int)tdm_sparse_compat.TDM_SPARSE_COMPAT_FLEX_JSD_NAN));

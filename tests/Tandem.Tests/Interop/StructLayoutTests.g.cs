@@ -122,7 +122,7 @@ public sealed unsafe class StructLayoutTests
         using (Assert.EnterMultipleScope())
         {
             Assert.That(sizeof(tdm_prefill_options), Is.EqualTo(80), "sizeof(tdm_prefill_options)");
-            Assert.That(typeof(tdm_prefill_options).GetFields(instanceFields), Has.Length.EqualTo(14), "fields of tdm_prefill_options");
+            Assert.That(typeof(tdm_prefill_options).GetFields(instanceFields), Has.Length.EqualTo(15), "fields of tdm_prefill_options");
             Assert.That((byte*)&value.struct_size - start, Is.EqualTo(0), "offsetof(tdm_prefill_options, struct_size)");
             Assert.That((byte*)&value.all_logits - start, Is.EqualTo(4), "offsetof(tdm_prefill_options, all_logits)");
             Assert.That(Marshal.SizeOf(typeof(tdm_prefill_options).GetField("all_logits")!.FieldType), Is.EqualTo(1), "tdm_prefill_options.all_logits must cross the boundary as one byte");
@@ -138,6 +138,8 @@ public sealed unsafe class StructLayoutTests
             Assert.That((byte*)&value.flex_min_budget - start, Is.EqualTo(64), "offsetof(tdm_prefill_options, flex_min_budget)");
             Assert.That((byte*)&value.flex_max_budget - start, Is.EqualTo(68), "offsetof(tdm_prefill_options, flex_max_budget)");
             Assert.That((byte*)&value.sparse_compat - start, Is.EqualTo(72), "offsetof(tdm_prefill_options, sparse_compat)");
+            Assert.That((byte*)&value.xattn_fp8 - start, Is.EqualTo(76), "offsetof(tdm_prefill_options, xattn_fp8)");
+            Assert.That(Marshal.SizeOf(typeof(tdm_prefill_options).GetField("xattn_fp8")!.FieldType), Is.EqualTo(1), "tdm_prefill_options.xattn_fp8 must cross the boundary as one byte");
         }
     }
 
