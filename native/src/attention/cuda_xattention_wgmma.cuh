@@ -180,7 +180,7 @@ xattn_wgmma_kernel(Args a, const __grid_constant__ CUtensorMap q_map,
     }
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
     // seg is 8, 16 or 32 (a power of two): the epilogue's segment arithmetic is shifts and masks,
-    // not the 64-bit divisions that cost it ~10% of the estimation's time.
+    // not 64-bit divisions (H100, S = 8 at 128K: 37.1 -> 34.1 ms for the bf16 estimation).
     const int seg_shift = __ffs(a.o.seg) - 1;
     const int seg_tile_mask = (a.o.seg >> 3) - 1;  // n8 tiles per segment, minus one
     float scale_log2 = a.scale_log2;
