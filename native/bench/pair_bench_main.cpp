@@ -17,7 +17,10 @@
 //
 // Columns: tok/s of generated tokens (prompt prefill excluded), median of --reps runs; speedup =
 // tok/s / large-alone tok/s; predicted speedup from the measured per-token costs t_s (small alone)
-// and t_l (large alone), c = t_s / t_l:
+// and t_l (large alone), c = t_s / t_l. Each row is set beside the models alone at its own
+// temperature: sampled speculative decoding against the large model sampling at T = 1 (what it
+// reproduces, draw for draw in distribution, and what a user would otherwise run), the greedy and
+// routed rows against greedy decoding:
 //   speculative  (1 - a^(g+1)) / ((1 - a)(g c + 1)) with a the acceptance rate of the drafts that
 //                were tested: accepted / (accepted + rejections) (drafts after a rejection are never
 //                tested, so accepted / drafted would understate it) (ALGORITHMS 2);
@@ -249,16 +252,25 @@ int main(int argc, char** argv) {
         // Warm-up (page faults, allocations, GPU clocks), not reported.
         measure(d, prompt, base(TDM_MODE_SPECULATIVE, 0.0f), 1);
 
-        const Measured large_alone = measure(d, prompt, base(TDM_MODE_LARGE, 0.0f), reps);
-        const Measured small_alone = measure(d, prompt, base(TDM_MODE_SMALL, 0.0f), reps);
-        const double t_l = 1.0 / large_alone.tps, t_s = 1.0 / small_alone.tps, c = t_s / t_l;
+        // The models alone at each temperature the rows use (index 0: greedy, 1: T = 1).
+        const float temperatures[2] = {0.0f, 1.0f};
+        Measured large_alone[2], small_alone[2];
+        double t_l[2], t_s[2], c[2];
+        for (int k = 0; k < 2; ++k) {
+            large_alone[k] = measure(d, prompt, base(TDM_MODE_LARGE, temperatures[k]), reps);
+            small_alone[k] = measure(d, prompt, base(TDM_MODE_SMALL, temperatures[k]), reps);
+            t_l[k] = 1.0 / large_alone[k].tps;
+            t_s[k] = 1.0 / small_alone[k].tps;
+            c[k] = t_s[k] / t_l[k];
+        }
         std::printf("| method | setting | tok/s | speedup vs large | predicted | measured/predicted "
                     "| large share | acceptance (tested drafts) | mean accepted |\n");
         std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        // k: the temperature index of the row's baseline.
         auto row = [&](const std::string& name, const std::string& setting, const Measured& m,
-                       double predicted, double acceptance) {
+                       double predicted, double acceptance, int k = 0) {
             const double total = double(m.stats.tokens_small + m.stats.tokens_large);
-            const double speedup = m.tps / large_alone.tps;
+            const double speedup = m.tps / large_alone[k].tps;
             std::printf("| %s | %s | %.1f | %.2f | ", name.c_str(), setting.c_str(), m.tps, speedup);
             if (predicted > 0) std::printf("%.2f | %.2f | ", predicted, speedup / predicted);
             else std::printf("- | - | ");
@@ -268,21 +280,25 @@ int main(int argc, char** argv) {
             else std::printf("- | - |\n");
             std::fflush(stdout);
         };
-        row("large", "alone", large_alone, 1.0, -1);
-        row("small", "alone", small_alone, 1.0 / c, -1);
-        std::printf("\ncost ratio c = t_small / t_large = %.3f\n\n", c);
+        for (int k = 0; k < 2; ++k) {
+            const std::string setting = k == 0 ? "alone, greedy" : "alone, T=1";
+            row("large", setting, large_alone[k], 1.0, -1, k);
+            row("small", setting, small_alone[k], 1.0 / c[k], -1, k);
+        }
+        std::printf("\ncost ratio c = t_small / t_large = %.3f greedy, %.3f at T=1\n\n", c[0], c[1]);
 
-        for (float temperature : {0.0f, 1.0f}) {
+        for (int k = 0; k < 2; ++k) {
             for (uint32_t g : {2u, 4u, 8u}) {
-                Method m = base(TDM_MODE_SPECULATIVE, temperature);
+                Method m = base(TDM_MODE_SPECULATIVE, temperatures[k]);
                 m.options.draft_length = g;
                 const Measured r = measure(d, prompt, m, reps);
                 const double tested = double(r.stats.accepted + r.corrected);
                 const double a = tested > 0 ? double(r.stats.accepted) / tested : 0.0;
-                const double predicted = a < 1.0 ? (1.0 - std::pow(a, g + 1)) / ((1.0 - a) * (g * c + 1.0))
-                                                 : (g + 1.0) / (g * c + 1.0);
-                row(temperature == 0.0f ? "speculative greedy" : "speculative T=1",
-                    "gamma " + std::to_string(g), r, predicted, a);
+                const double predicted =
+                    a < 1.0 ? (1.0 - std::pow(a, g + 1)) / ((1.0 - a) * (g * c[k] + 1.0))
+                            : (g + 1.0) / (g * c[k] + 1.0);
+                row(k == 0 ? "speculative greedy" : "speculative T=1",
+                    "gamma " + std::to_string(g), r, predicted, a, k);
             }
         }
         for (const auto& k : split(every_arg, ',')) {
@@ -292,12 +308,12 @@ int main(int argc, char** argv) {
             rs.every = every;
             rs.options.route = rstitch_every;
             row("R-Stitch (fixed rate)", "large every " + std::to_string(every), measure(d, prompt, rs, reps),
-                t_l / (t_s + t_l / every), -1);
+                t_l[0] / (t_s[0] + t_l[0] / every), -1);
             Method ead = base(TDM_MODE_EAD, 0.0f);
             ead.every = every;
             ead.options.route = blocks_every;
             row("EAD blocks (fixed rate)", "switch every " + std::to_string(every),
-                measure(d, prompt, ead, reps), 2.0 * t_l / (t_s + t_l), -1);
+                measure(d, prompt, ead, reps), 2.0 * t_l[0] / (t_s[0] + t_l[0]), -1);
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "tandem_pair_bench: %s\n", e.what());
