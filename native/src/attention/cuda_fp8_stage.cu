@@ -171,8 +171,8 @@ unsigned grid_x(int64_t rows, int D, int heads) {
 
 template <class Out>
 void quantize_all(const EstimateInputs& in, int64_t tok_base, int64_t tokens, int64_t key_len,
-               int64_t keys_cap, int offset_major, const int32_t* exps, Out* q_out, Out* k_out,
-               cudaStream_t s) {
+                  int64_t keys_cap, int offset_major, const int32_t* exps, Out* q_out, Out* k_out,
+                  cudaStream_t s) {
     const int D = in.head_dim;
     const HeadRows<float> q{in.q, in.n_new, int64_t(in.heads) * D, D};
     quantize_kernel<float, Out>
