@@ -35,6 +35,7 @@ constexpr int kVec = 8;  // elements a thread takes at a time (one 16- or 32-byt
 // Values of one head: `rows` rows of D at `base + r * row_stride` (floats or bf16).
 template <class T>
 struct HeadRows {
+    using Elem = T;
     const T* base;
     int64_t rows, row_stride, head_stride;
 };
@@ -169,6 +170,18 @@ unsigned grid_x(int64_t rows, int D, int heads) {
     return unsigned(std::clamp<int64_t>((rows + per_block - 1) / per_block, 1, want));
 }
 
+// fn(rows) for the cache's keys 0 .. key_len-1 as HeadRows of the type the cache holds.
+template <class Fn>
+void with_keys(const EstimateInputs& in, int64_t key_len, Fn&& fn) {
+    const int64_t head_stride = in.capacity * in.head_dim;
+    if (in.k_bf16)
+        fn(HeadRows<__nv_bfloat16>{static_cast<const __nv_bfloat16*>(in.k_cache), key_len,
+                                   in.head_dim, head_stride});
+    else
+        fn(HeadRows<float>{static_cast<const float*>(in.k_cache), key_len, in.head_dim,
+                           head_stride});
+}
+
 template <class Out>
 void quantize_all(const EstimateInputs& in, int64_t tok_base, int64_t tokens, int64_t key_len,
                   int64_t keys_cap, int offset_major, const int32_t* exps, Out* q_out, Out* k_out,
@@ -180,17 +193,10 @@ void quantize_all(const EstimateInputs& in, int64_t tok_base, int64_t tokens, in
             q, D, in.pos0 - tok_base, tokens, offset_major, exps, q_out);
     TDM_CUDA_CHECK_LAUNCH("quantize_kernel (queries)");
     const dim3 kgrid(grid_x(keys_cap, D, in.kv_heads), unsigned(in.kv_heads));
-    const int32_t* k_exps = exps + in.heads;
-    if (in.k_bf16) {
-        const HeadRows<__nv_bfloat16> k{static_cast<const __nv_bfloat16*>(in.k_cache), key_len, D,
-                                        in.capacity * D};
-        quantize_kernel<__nv_bfloat16, Out><<<kgrid, kThreads, 0, s>>>(
-            k, D, 0, keys_cap, offset_major, k_exps, k_out);
-    } else {
-        const HeadRows<float> k{static_cast<const float*>(in.k_cache), key_len, D, in.capacity * D};
-        quantize_kernel<float, Out><<<kgrid, kThreads, 0, s>>>(
-            k, D, 0, keys_cap, offset_major, k_exps, k_out);
-    }
+    with_keys(in, key_len, [&](auto k) {
+        quantize_kernel<typename decltype(k)::Elem, Out><<<kgrid, kThreads, 0, s>>>(
+            k, D, 0, keys_cap, offset_major, exps + in.heads, k_out);
+    });
     TDM_CUDA_CHECK_LAUNCH("quantize_kernel (keys)");
 }
 
@@ -229,14 +235,9 @@ int64_t SparsePlanner::stage_fp8(const EstimateInputs& in, int64_t tok_base, int
         q, D, bits);
     TDM_CUDA_CHECK_LAUNCH("amax_kernel (queries)");
     const dim3 kgrid(grid_x(key_len, D, kv_heads), unsigned(kv_heads));
-    if (in.k_bf16) {
-        const HeadRows<__nv_bfloat16> k{static_cast<const __nv_bfloat16*>(in.k_cache), key_len, D,
-                                        in.capacity * D};
-        amax_kernel<__nv_bfloat16><<<kgrid, kThreads, 0, s>>>(k, D, bits + heads);
-    } else {
-        const HeadRows<float> k{static_cast<const float*>(in.k_cache), key_len, D, in.capacity * D};
-        amax_kernel<float><<<kgrid, kThreads, 0, s>>>(k, D, bits + heads);
-    }
+    with_keys(in, key_len, [&](auto k) {
+        amax_kernel<typename decltype(k)::Elem><<<kgrid, kThreads, 0, s>>>(k, D, bits + heads);
+    });
     TDM_CUDA_CHECK_LAUNCH("amax_kernel (keys)");
     exponents_kernel<<<1, 128, 0, s>>>(bits, heads + kv_heads, exps);
     TDM_CUDA_CHECK_LAUNCH("exponents_kernel");

@@ -202,15 +202,21 @@ void launch_onepass_wgmma(const estimate::ScoreArgs& a, const OnePassArgs& o, in
     });
 }
 
-// Whether the wgmma engine takes this call (see XAttentionParams::wgmma).
+// Whether the wgmma engine's shape rules admit the call (see XAttentionParams::wgmma): head dims
+// 64 and 128, segments (min(B / S, 32) columns) covering whole 8-column accumulator tiles, and at
+// least one group of S keys.
+bool xattention_wgmma_shape_fits(const XAttentionParams& p, int head_dim, int rows_per_block,
+                                 int64_t key_len) {
+    return p.wgmma && (head_dim == 64 || head_dim == 128) && rows_per_block >= 8 &&
+           rows_per_block <= 64 && key_len >= p.stride;
+}
+
+// Whether the wgmma engine takes this call: its shape rules, and operands TMA can map.
 bool xattention_wgmma_applies(const estimate::ScoreArgs& a, const EstimateInputs& in,
                               const XAttentionParams& p, int rows_per_block) {
     const auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-    // Segments (min(B / S, 32) columns) must cover whole 8-column accumulator tiles.
-    return p.wgmma && in.k_bf16 && (in.head_dim == 64 || in.head_dim == 128) &&
-           rows_per_block >= 8 && rows_per_block <= 64 && a.key_len >= a.stride && aligned(a.q) &&
-           aligned(a.k) &&
-           (a.capacity * in.head_dim * 2) % 16 == 0;
+    return xattention_wgmma_shape_fits(p, in.head_dim, rows_per_block, a.key_len) && in.k_bf16 &&
+           aligned(a.q) && aligned(a.k) && (a.capacity * in.head_dim * 2) % 16 == 0;
 }
 
 constexpr int kSelectThreads = 256;
@@ -309,8 +315,8 @@ BlockPlanView SparsePlanner::xattention(const EstimateInputs& in, const XAttenti
     const int64_t key_len = in.pos0 + in.n_new;
     // fp8 estimation: fp8 products where the wgmma engine takes head dim 128, else the engines
     // below on the bf16 of the same quantized values (a copy of the keys with `keys` rows).
-    const bool fp8_products = p.fp8 && p.wgmma && in.head_dim == 128 && rpb >= 8 && rpb <= 64 &&
-                              key_len >= S;
+    const bool fp8_products =
+        p.fp8 && in.head_dim == 128 && xattention_wgmma_shape_fits(p, in.head_dim, rpb, key_len);
     EstimateInputs est = in;
     if (p.fp8) {
         const int64_t keys = stage_fp8(in, tok_base, tokens, fp8_products ? S : 0, s);
